@@ -1,0 +1,73 @@
+//! How a thread sleeps in the seam: a one-word state per thread plus the OS park.
+//!
+//! Each thread owns one [`Parker`] (thread-local, allocated once). A thread waits on at
+//! most one [`WaitQueue`](super::WaitQueue) at a time, so one state word suffices: the
+//! waiter sets it to `EMPTY` while enqueueing (under the queue's lock), and the notifier
+//! sets it to `NOTIFIED` after taking the entry off the queue, then unparks the thread.
+//! The waiter only returns once it has seen `NOTIFIED` (or removed its own entry after a
+//! timeout), so a notification can never land in a later wait: no stale wake-ups, and
+//! the OS park's own spurious returns are absorbed by re-checking the word.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+const EMPTY: u32 = 0;
+const NOTIFIED: u32 = 1;
+
+/// One thread's sleeping place.
+#[derive(Debug)]
+pub(crate) struct Parker {
+    state: AtomicU32,
+    thread: Thread,
+}
+
+thread_local! {
+    static PARKER: Arc<Parker> = Arc::new(Parker {
+        state: AtomicU32::new(NOTIFIED),
+        thread: thread::current(),
+    });
+}
+
+impl Parker {
+    /// The calling thread's parker.
+    pub(crate) fn current() -> Arc<Parker> {
+        PARKER.with(Arc::clone)
+    }
+
+    /// Arm for a new wait. Called under the queue lock, before the entry is visible.
+    pub(crate) fn prepare(&self) {
+        self.state.store(EMPTY, Ordering::Relaxed);
+    }
+
+    /// Whether the notification has arrived.
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) == NOTIFIED
+    }
+
+    /// Sleep until notified or until `deadline`; `true` if notified.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_notified() {
+                return true;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return self.is_notified();
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+
+    /// Deliver the notification. Called after the entry left the queue, outside the lock.
+    pub(crate) fn unpark(&self) {
+        self.state.store(NOTIFIED, Ordering::Release);
+        self.thread.unpark();
+    }
+}

@@ -1,0 +1,317 @@
+//! The waiter list every heddle primitive blocks on.
+//!
+//! A [`WaitQueue`] is a FIFO of waiters guarded by a short internal lock. A waiter is a
+//! thread (woken through its [`Parker`]) or an async task (woken through its `Waker`).
+//! The protocol is parking_lot's, generalised to tasks:
+//!
+//! * `validate` runs under the queue lock just before the waiter is enqueued; a
+//!   primitive uses it to re-check its state word, so a wake-up sent between "I saw the
+//!   lock held" and "I am enqueued" cannot be missed;
+//! * notifiers run their callbacks under the same lock, so a primitive can clear its
+//!   "someone is parked" bit atomically with the last waiter leaving;
+//! * a notification can carry a token (for hand-off: "you now hold the lock");
+//! * a waiter that times out or is cancelled removes itself; if it was already
+//!   notified, it owns that notification and the caller must act on it (the primitives
+//!   pass it on), so no wake-up is ever lost.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::parker::Parker;
+
+/// Token delivered by plain notifications ("go and retry").
+pub(crate) const TOKEN_RETRY: usize = 0;
+/// Token for hand-offs ("the resource is already yours").
+pub(crate) const TOKEN_HANDOFF: usize = 1;
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitResult {
+    /// A notifier woke this waiter and delivered the token.
+    Notified(usize),
+    /// `validate` returned false: the waiter was never enqueued.
+    Invalid,
+    /// The deadline passed first; the waiter removed itself.
+    TimedOut,
+}
+
+/// What sleeps in an entry.
+#[derive(Debug)]
+enum Target {
+    Thread(Arc<Parker>, Arc<AtomicUsize>),
+    Task(Arc<TaskSlot>),
+}
+
+/// An async waiter's side of an entry: the waker to call and the delivered token.
+#[derive(Debug)]
+struct TaskSlot {
+    /// 0 while waiting, `token + 1` once notified.
+    delivered: AtomicUsize,
+    waker: Mutex<Waker>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    ticket: u64,
+    tag: u64,
+    target: Target,
+}
+
+#[derive(Debug, Default)]
+struct Waiters {
+    entries: VecDeque<Entry>,
+    next_ticket: u64,
+}
+
+impl Waiters {
+    fn push(&mut self, tag: u64, target: Target) -> u64 {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        self.entries.push_back(Entry {
+            ticket,
+            tag,
+            target,
+        });
+        ticket
+    }
+
+    fn remove(&mut self, ticket: u64) -> bool {
+        match self.entries.iter().position(|e| e.ticket == ticket) {
+            Some(i) => {
+                self.entries.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A FIFO of blocked threads and tasks. See the module docs for the protocol.
+#[derive(Debug, Default)]
+pub(crate) struct WaitQueue {
+    waiters: Mutex<Waiters>,
+}
+
+thread_local! {
+    /// Where a thread waiter receives its token; reused across waits (a thread waits on
+    /// one queue at a time).
+    static TOKEN: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub(crate) const fn new() -> Self {
+        WaitQueue {
+            waiters: parking_lot::const_mutex(Waiters {
+                entries: VecDeque::new(),
+                next_ticket: 0,
+            }),
+        }
+    }
+
+    /// Whether anyone is enqueued (a racy hint for statistics and tests).
+    #[allow(dead_code)]
+    pub(crate) fn len(&self) -> usize {
+        self.waiters.lock().entries.len()
+    }
+
+    /// Block the calling thread.
+    ///
+    /// * `validate` runs under the queue lock; returning `false` aborts with `Invalid`.
+    /// * `before_sleep` runs after the entry is visible and the queue lock is released
+    ///   (a condition variable releases its mutex there).
+    /// * `timed_out(is_empty)` runs under the queue lock if the deadline passes and the
+    ///   waiter removed itself; `is_empty` says whether the queue is now empty.
+    pub(crate) fn wait(
+        &self,
+        tag: u64,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce(bool),
+    ) -> WaitResult {
+        let parker = Parker::current();
+        let token = TOKEN.with(Arc::clone);
+        let ticket = {
+            let mut waiters = self.waiters.lock();
+            if !validate() {
+                return WaitResult::Invalid;
+            }
+            parker.prepare();
+            waiters.push(tag, Target::Thread(parker.clone(), token.clone()))
+        };
+        before_sleep();
+        if parker.park_until(deadline) {
+            return WaitResult::Notified(token.load(Ordering::Relaxed));
+        }
+        // Deadline passed: take our entry back, unless a notifier already took it, in
+        // which case the notification is ours and is about to arrive.
+        {
+            let mut waiters = self.waiters.lock();
+            if waiters.remove(ticket) {
+                timed_out(waiters.entries.is_empty());
+                return WaitResult::TimedOut;
+            }
+        }
+        parker.park_until(None);
+        WaitResult::Notified(token.load(Ordering::Relaxed))
+    }
+
+    /// Wake waiters from the front, in FIFO order.
+    ///
+    /// `grant(tag)` runs under the queue lock for each candidate: `Some(token)` takes it
+    /// off the queue and delivers `token`; `None` stops. Then `done(woken, have_more)`
+    /// runs, still under the lock. Returns how many were woken.
+    pub(crate) fn notify_with(
+        &self,
+        mut grant: impl FnMut(u64) -> Option<usize>,
+        done: impl FnOnce(usize, bool),
+    ) -> usize {
+        let mut woken: Vec<(Target, usize)> = Vec::new();
+        let mut one: Option<(Target, usize)> = None;
+        {
+            let mut waiters = self.waiters.lock();
+            while let Some(front) = waiters.entries.front() {
+                let Some(token) = grant(front.tag) else { break };
+                let entry = waiters.entries.pop_front().expect("front exists");
+                // Record the token under the lock, so a waiter that races to withdraw
+                // (timeout, cancel) finds its notification already there.
+                record(&entry.target, token);
+                if one.is_none() {
+                    one = Some((entry.target, token));
+                } else {
+                    woken.push((entry.target, token));
+                }
+            }
+            let count = usize::from(one.is_some()) + woken.len();
+            done(count, !waiters.entries.is_empty());
+        }
+        // Deliver outside the lock: the woken run at once and would only contend on it.
+        let count = usize::from(one.is_some()) + woken.len();
+        for (target, token) in one.into_iter().chain(woken) {
+            deliver(target, token);
+        }
+        count
+    }
+
+    /// Wake the first waiter with a retry token; `done` as in [`notify_with`].
+    pub(crate) fn notify_one(&self, done: impl FnOnce(usize, bool)) -> usize {
+        let mut first = true;
+        self.notify_with(
+            |_| std::mem::replace(&mut first, false).then_some(TOKEN_RETRY),
+            done,
+        )
+    }
+
+    /// Wake up to `n` waiters with a retry token.
+    pub(crate) fn notify_n(&self, n: usize, done: impl FnOnce(usize, bool)) -> usize {
+        let mut left = n;
+        self.notify_with(
+            |_| {
+                (left > 0).then(|| {
+                    left -= 1;
+                    TOKEN_RETRY
+                })
+            },
+            done,
+        )
+    }
+
+    /// Wake every waiter with a retry token.
+    pub(crate) fn notify_all(&self, done: impl FnOnce(usize, bool)) -> usize {
+        self.notify_with(|_| Some(TOKEN_RETRY), done)
+    }
+
+    /// Register or poll an async waiter. `Ready(Notified(token))` once notified,
+    /// `Ready(Invalid)` if `validate` fails on first registration, else `Pending`.
+    pub(crate) fn poll_wait(
+        &self,
+        slot: &mut AsyncWaiter,
+        cx: &mut Context<'_>,
+        tag: u64,
+        validate: impl FnOnce() -> bool,
+    ) -> Poll<WaitResult> {
+        if let Some((_, task)) = &slot.registered {
+            let delivered = task.delivered.load(Ordering::Acquire);
+            if delivered != 0 {
+                slot.registered = None;
+                return Poll::Ready(WaitResult::Notified(delivered - 1));
+            }
+            let mut waker = task.waker.lock();
+            if !waker.will_wake(cx.waker()) {
+                waker.clone_from(cx.waker());
+            }
+            drop(waker);
+            // A notifier may have delivered between the check and the waker update: it
+            // then woke the old waker, so look again rather than sleep on it.
+            let delivered = task.delivered.load(Ordering::Acquire);
+            if delivered != 0 {
+                slot.registered = None;
+                return Poll::Ready(WaitResult::Notified(delivered - 1));
+            }
+            return Poll::Pending;
+        }
+        let mut waiters = self.waiters.lock();
+        if !validate() {
+            return Poll::Ready(WaitResult::Invalid);
+        }
+        let task = Arc::new(TaskSlot {
+            delivered: AtomicUsize::new(0),
+            waker: Mutex::new(cx.waker().clone()),
+        });
+        let ticket = waiters.push(tag, Target::Task(task.clone()));
+        slot.registered = Some((ticket, task));
+        Poll::Pending
+    }
+
+    /// Withdraw an async waiter (its future was dropped). Returns the token of a
+    /// notification it had received but not consumed: the caller must pass it on.
+    pub(crate) fn cancel(&self, slot: &mut AsyncWaiter) -> Option<usize> {
+        let (ticket, task) = slot.registered.take()?;
+        let mut waiters = self.waiters.lock();
+        if waiters.remove(ticket) {
+            return None;
+        }
+        drop(waiters);
+        // Removed by a notifier, which recorded the token under the lock we just held.
+        let delivered = task.delivered.load(Ordering::Acquire);
+        debug_assert_ne!(delivered, 0, "entry left the queue without a notification");
+        Some(delivered.saturating_sub(1))
+    }
+}
+
+fn record(target: &Target, token: usize) {
+    match target {
+        Target::Thread(_, slot) => slot.store(token, Ordering::Relaxed),
+        Target::Task(task) => task.delivered.store(token + 1, Ordering::Release),
+    }
+}
+
+fn deliver(target: Target, _token: usize) {
+    match target {
+        Target::Thread(parker, _) => parker.unpark(),
+        Target::Task(task) => {
+            let waker = task.waker.lock().clone();
+            waker.wake();
+        }
+    }
+}
+
+/// The per-future state of an async wait: `None` until registered.
+#[derive(Debug, Default)]
+pub(crate) struct AsyncWaiter {
+    registered: Option<(u64, Arc<TaskSlot>)>,
+}
+
+impl AsyncWaiter {
+    /// Whether this waiter is currently enqueued or holds an unconsumed notification.
+    #[allow(dead_code)]
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registered.is_some()
+    }
+}
