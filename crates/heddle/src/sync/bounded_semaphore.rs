@@ -1,0 +1,222 @@
+//! [`BoundedSemaphore`]: Python's `threading.BoundedSemaphore`, a semaphore that refuses
+//! to be released above its initial count.
+//!
+//! Releasing more often than acquiring is almost always a bug (a permit given back
+//! twice); Python raises `ValueError`, heddle returns [`TooManyReleases`]. Everything
+//! else (fast path, FIFO wake-ups with barging, timeouts, panics) is as for
+//! [`Semaphore`](super::Semaphore): both share one core.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::semaphore::RawSemaphore;
+use crate::wait::deadline_after;
+
+/// A semaphore whose count never exceeds its initial value.
+///
+/// ```
+/// use heddle::sync::BoundedSemaphore;
+///
+/// let connections = BoundedSemaphore::new(2);
+/// let c = connections.acquire();
+/// drop(c); // released back to 2
+/// assert!(connections.release().is_err()); // a third permit would be a bug
+/// ```
+pub struct BoundedSemaphore {
+    raw: RawSemaphore,
+    limit: usize,
+}
+
+/// A release that would raise a [`BoundedSemaphore`] above its initial count.
+///
+/// ```
+/// let s = heddle::sync::BoundedSemaphore::new(1);
+/// let err = s.release().unwrap_err();
+/// assert_eq!(err.limit, 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyReleases {
+    /// The semaphore's initial (and maximum) count.
+    pub limit: usize,
+    /// How many permits the refused call tried to add.
+    pub released: usize,
+}
+
+impl fmt::Display for TooManyReleases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BoundedSemaphore released too many times: releasing {} would exceed its \
+             initial count of {} (release only permits you acquired)",
+            self.released, self.limit
+        )
+    }
+}
+
+impl std::error::Error for TooManyReleases {}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `permits` permits, which is also its maximum.
+    ///
+    /// # Panics
+    ///
+    /// If `permits` exceeds `usize::MAX / 2`.
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(3);
+    /// assert_eq!(s.available_permits(), 3);
+    /// ```
+    pub const fn new(permits: usize) -> Self {
+        BoundedSemaphore {
+            raw: RawSemaphore::new(permits),
+            limit: permits,
+        }
+    }
+
+    /// Take a permit, waiting while none is available.
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(1);
+    /// let p = s.acquire();
+    /// assert_eq!(s.available_permits(), 0);
+    /// drop(p);
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> BoundedPermit<'_> {
+        self.raw.acquire_until(None);
+        BoundedPermit { sem: self }
+    }
+
+    /// Take a permit if one is available right now; never blocks.
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(1);
+    /// let _p = s.try_acquire().unwrap();
+    /// assert!(s.try_acquire().is_none());
+    /// ```
+    pub fn try_acquire(&self) -> Option<BoundedPermit<'_>> {
+        self.raw.try_acquire().then_some(BoundedPermit { sem: self })
+    }
+
+    /// Like [`acquire`](Self::acquire), but give up after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = heddle::sync::BoundedSemaphore::new(0);
+    /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<BoundedPermit<'_>> {
+        if self.raw.try_acquire() {
+            return Some(BoundedPermit { sem: self });
+        }
+        self.raw
+            .acquire_until(deadline_after(timeout))
+            .then_some(BoundedPermit { sem: self })
+    }
+
+    /// Give back one permit (taken with [`BoundedPermit::forget`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyReleases`] if that would exceed the initial count; nothing changes.
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(1);
+    /// s.acquire().forget();
+    /// assert!(s.release().is_ok());
+    /// assert!(s.release().is_err());
+    /// ```
+    pub fn release(&self) -> Result<(), TooManyReleases> {
+        self.release_n(1)
+    }
+
+    /// Give back `n` permits at once, all or none.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyReleases`] if that would exceed the initial count; nothing changes.
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(2);
+    /// s.acquire().forget();
+    /// assert!(s.release_n(2).is_err());
+    /// assert!(s.release_n(1).is_ok());
+    /// ```
+    pub fn release_n(&self, n: usize) -> Result<(), TooManyReleases> {
+        if self.raw.release_within(n, self.limit) {
+            Ok(())
+        } else {
+            Err(TooManyReleases {
+                limit: self.limit,
+                released: n,
+            })
+        }
+    }
+
+    /// Permits available right now; a snapshot.
+    ///
+    /// ```
+    /// assert_eq!(heddle::sync::BoundedSemaphore::new(2).available_permits(), 2);
+    /// ```
+    pub fn available_permits(&self) -> usize {
+        self.raw.available()
+    }
+
+    /// The initial (and maximum) count.
+    ///
+    /// ```
+    /// assert_eq!(heddle::sync::BoundedSemaphore::new(2).limit(), 2);
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl fmt::Debug for BoundedSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("available", &self.available_permits())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// A permit taken from a [`BoundedSemaphore`]; dropping it releases the permit.
+///
+/// ```
+/// let s = heddle::sync::BoundedSemaphore::new(1);
+/// drop(s.acquire());
+/// assert_eq!(s.available_permits(), 1);
+/// ```
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct BoundedPermit<'a> {
+    sem: &'a BoundedSemaphore,
+}
+
+impl BoundedPermit<'_> {
+    /// Keep the permit taken; give it back later with [`BoundedSemaphore::release`].
+    ///
+    /// ```
+    /// let s = heddle::sync::BoundedSemaphore::new(1);
+    /// s.acquire().forget();
+    /// assert_eq!(s.available_permits(), 0);
+    /// s.release().unwrap();
+    /// ```
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for BoundedPermit<'_> {
+    fn drop(&mut self) {
+        // The permit was taken from this semaphore, so giving it back cannot exceed the
+        // limit unless someone else over-released, which their own call reported.
+        let _ = self.sem.raw.release_within(1, self.sem.limit);
+    }
+}
+
+impl fmt::Debug for BoundedPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedPermit").finish_non_exhaustive()
+    }
+}

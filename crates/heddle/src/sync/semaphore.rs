@@ -1,0 +1,426 @@
+//! [`Semaphore`]: Python's `threading.Semaphore`, a counter of permits.
+//!
+//! `acquire` takes a permit, waiting while there are none; dropping the returned
+//! [`SemaphorePermit`] (or calling [`Semaphore::release`]) gives one back. The same core
+//! ([`RawSemaphore`]) also serves [`BoundedSemaphore`](super::BoundedSemaphore).
+//!
+//! # Guarantees
+//!
+//! * **Fast path**: acquire and release are one atomic operation each when nobody
+//!   waits.
+//! * **Never more than the count**: at no moment do more callers hold permits than were
+//!   created plus released.
+//! * **Fairness**: waiters are woken in FIFO order, one per released permit, but a
+//!   thread arriving at that moment may take the permit first (barging), as in Python.
+//! * **Timeouts**: `acquire_timeout` gives up at the deadline; `try_acquire` never
+//!   blocks. A waiter that times out just as it was woken passes the wake-up on, so no
+//!   permit is ever stranded.
+//! * **Spurious wake-ups**: none visible; `acquire` returns only with a permit.
+//! * **Panics**: a permit dropped while unwinding is released.
+//! * **Async**: [`Semaphore::acquire_async`] waits in the same FIFO as threads, on any
+//!   executor. Dropping the future before it completes is safe: if it had already been
+//!   woken for a permit, it passes the wake-up to the next waiter.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::wait::{deadline_after, AsyncWaiter, SpinWait, WaitQueue, WaitResult};
+
+/// Bit 0: someone waits in the queue. Bits 1..: available permits.
+const WAITERS: usize = 1;
+const ONE: usize = 2;
+/// The most permits a semaphore can count.
+pub(crate) const MAX_PERMITS: usize = usize::MAX >> 1;
+
+/// The counting core shared by [`Semaphore`] and [`BoundedSemaphore`](super::BoundedSemaphore).
+#[derive(Debug)]
+pub(crate) struct RawSemaphore {
+    state: AtomicUsize,
+    queue: WaitQueue,
+}
+
+impl RawSemaphore {
+    pub(crate) const fn new(permits: usize) -> Self {
+        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            queue: WaitQueue::new(),
+        }
+    }
+
+    pub(crate) fn available(&self) -> usize {
+        self.state.load(Ordering::Relaxed) / ONE
+    }
+
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state >= ONE {
+            match self.state.compare_exchange_weak(
+                state,
+                state - ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
+        false
+    }
+
+    /// Take a permit, waiting until `deadline`; `false` on timeout.
+    #[inline]
+    pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> bool {
+        self.try_acquire() || self.acquire_slow(deadline)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = SpinWait::new();
+        loop {
+            if self.try_acquire() {
+                return true;
+            }
+            let state = self.state.load(Ordering::Relaxed);
+            if state >= ONE {
+                continue;
+            }
+            if state & WAITERS == 0 {
+                if spin.spin() {
+                    continue;
+                }
+                if self
+                    .state
+                    .compare_exchange_weak(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            let result = self.queue.wait(
+                0,
+                || self.state.load(Ordering::Relaxed) == WAITERS,
+                || {},
+                deadline,
+                |is_empty| {
+                    if is_empty {
+                        self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+                    }
+                },
+            );
+            if result == WaitResult::TimedOut {
+                return false;
+            }
+            spin.reset();
+        }
+    }
+
+    /// Poll an async acquisition; see [`Semaphore::acquire_async`].
+    pub(crate) fn poll_acquire(&self, waiter: &mut AsyncWaiter, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.try_acquire() {
+                // A notification we no longer need belongs to someone else.
+                if self.queue.cancel(waiter).is_some() {
+                    self.wake(1);
+                }
+                return Poll::Ready(());
+            }
+            let state = self.state.load(Ordering::Relaxed);
+            if state >= ONE {
+                continue;
+            }
+            if state & WAITERS == 0
+                && self
+                    .state
+                    .compare_exchange_weak(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            match self.queue.poll_wait(waiter, cx, 0, || {
+                self.state.load(Ordering::Relaxed) == WAITERS
+            }) {
+                Poll::Ready(_) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Withdraw an async waiter; pass on a wake-up it received but did not use.
+    pub(crate) fn cancel_async(&self, waiter: &mut AsyncWaiter) {
+        if self.queue.cancel(waiter).is_some() {
+            self.wake(1);
+        }
+    }
+
+    /// Add `n` permits if the total stays within `limit`; `false` (and no change) if it
+    /// would not.
+    pub(crate) fn release_within(&self, n: usize, limit: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let available = state / ONE;
+            if available > limit || n > limit - available {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + n * ONE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
+        }
+        if state & WAITERS != 0 {
+            self.wake(n);
+        }
+        true
+    }
+
+    #[cold]
+    fn wake(&self, n: usize) {
+        self.queue.notify_n(n, |_, have_more| {
+            if !have_more {
+                self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// A counting semaphore; see the [module docs](self) for guarantees.
+///
+/// ```
+/// use heddle::sync::Semaphore;
+///
+/// let slots = Semaphore::new(2);
+/// let a = slots.acquire();
+/// let b = slots.acquire();
+/// assert!(slots.try_acquire().is_none()); // both permits are out
+/// drop(a);
+/// assert!(slots.try_acquire().is_some());
+/// # drop(b);
+/// ```
+pub struct Semaphore {
+    raw: RawSemaphore,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits (Python's `Semaphore(value)`).
+    ///
+    /// # Panics
+    ///
+    /// If `permits` exceeds `usize::MAX / 2`.
+    ///
+    /// ```
+    /// static POOL: heddle::sync::Semaphore = heddle::sync::Semaphore::new(4);
+    /// assert_eq!(POOL.available_permits(), 4);
+    /// ```
+    pub const fn new(permits: usize) -> Self {
+        Semaphore {
+            raw: RawSemaphore::new(permits),
+        }
+    }
+
+    /// Take a permit, waiting while none is available.
+    ///
+    /// ```
+    /// let s = heddle::sync::Semaphore::new(1);
+    /// let permit = s.acquire();
+    /// assert_eq!(s.available_permits(), 0);
+    /// drop(permit);
+    /// assert_eq!(s.available_permits(), 1);
+    /// ```
+    #[inline]
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.raw.acquire_until(None);
+        SemaphorePermit { sem: self }
+    }
+
+    /// Take a permit if one is available right now; never blocks.
+    ///
+    /// ```
+    /// let s = heddle::sync::Semaphore::new(0);
+    /// assert!(s.try_acquire().is_none());
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.raw.try_acquire().then_some(SemaphorePermit { sem: self })
+    }
+
+    /// Like [`acquire`](Self::acquire), but give up after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = heddle::sync::Semaphore::new(0);
+    /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        if self.raw.try_acquire() {
+            return Some(SemaphorePermit { sem: self });
+        }
+        self.raw
+            .acquire_until(deadline_after(timeout))
+            .then_some(SemaphorePermit { sem: self })
+    }
+
+    /// A future that resolves to a permit; waits beside threads in the same FIFO.
+    ///
+    /// Cancel-safe: dropping the future never loses a permit or a wake-up.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// let s = heddle::sync::Semaphore::new(1);
+    /// let waker = std::task::Waker::noop();
+    /// let mut cx = std::task::Context::from_waker(&waker);
+    /// let mut fut = std::pin::pin!(s.acquire_async());
+    /// match fut.as_mut().poll(&mut cx) {
+    ///     std::task::Poll::Ready(permit) => drop(permit),
+    ///     std::task::Poll::Pending => unreachable!("a permit was free"),
+    /// }
+    /// assert_eq!(s.available_permits(), 1);
+    /// ```
+    pub fn acquire_async(&self) -> Acquire<'_> {
+        Acquire {
+            sem: self,
+            waiter: AsyncWaiter::default(),
+        }
+    }
+
+    /// Add one permit, waking a waiter if any. Any thread may release, as in Python.
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed `usize::MAX / 2`.
+    ///
+    /// ```
+    /// let s = heddle::sync::Semaphore::new(0);
+    /// s.release();
+    /// assert_eq!(s.available_permits(), 1);
+    /// ```
+    #[inline]
+    pub fn release(&self) {
+        self.release_n(1);
+    }
+
+    /// Add `n` permits, waking up to `n` waiters (Python's `release(n)`).
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed `usize::MAX / 2`.
+    ///
+    /// ```
+    /// let s = heddle::sync::Semaphore::new(0);
+    /// s.release_n(3);
+    /// assert_eq!(s.available_permits(), 3);
+    /// ```
+    pub fn release_n(&self, n: usize) {
+        assert!(
+            self.raw.release_within(n, MAX_PERMITS),
+            "Semaphore::release_n({n}) would overflow the permit count"
+        );
+    }
+
+    /// Permits available right now; a snapshot.
+    ///
+    /// ```
+    /// assert_eq!(heddle::sync::Semaphore::new(5).available_permits(), 5);
+    /// ```
+    pub fn available_permits(&self) -> usize {
+        self.raw.available()
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("available", &self.available_permits())
+            .finish()
+    }
+}
+
+/// Future returned by [`Semaphore::acquire_async`].
+///
+/// ```
+/// let s = heddle::sync::Semaphore::new(0);
+/// drop(s.acquire_async()); // cancelling is always safe
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquire<'a> {
+    sem: &'a Semaphore,
+    waiter: AsyncWaiter,
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = SemaphorePermit<'a>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        let this = self.get_mut();
+        let sem = this.sem;
+        sem.raw
+            .poll_acquire(&mut this.waiter, cx)
+            .map(|()| SemaphorePermit { sem })
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        self.sem.raw.cancel_async(&mut self.waiter);
+    }
+}
+
+impl fmt::Debug for Acquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire").finish_non_exhaustive()
+    }
+}
+
+/// A permit taken from a [`Semaphore`]; dropping it releases the permit.
+///
+/// ```
+/// let s = heddle::sync::Semaphore::new(1);
+/// {
+///     let _permit = s.acquire();
+///     assert_eq!(s.available_permits(), 0);
+/// }
+/// assert_eq!(s.available_permits(), 1);
+/// ```
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+}
+
+impl SemaphorePermit<'_> {
+    /// Keep the permit taken without releasing it (Python's `acquire()` with no matching
+    /// `release()`); give it back later with [`Semaphore::release`].
+    ///
+    /// ```
+    /// let s = heddle::sync::Semaphore::new(1);
+    /// s.acquire().forget();
+    /// assert_eq!(s.available_permits(), 0);
+    /// s.release();
+    /// ```
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release();
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
