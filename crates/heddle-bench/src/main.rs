@@ -1,1 +1,159 @@
-fn main() {}
+//! `heddle-bench`: heddle side by side with std, parking_lot and Python's stdlib.
+//!
+//! ```text
+//! cargo run --release -p heddle-bench -- GROUP [--json] [--quick] [--filter SUBSTRING]
+//! ```
+//!
+//! Each group is a list of cases; each case runs heddle and its anchors in this one
+//! process, alternating them round by round, and reports the median of the rounds and
+//! heddle's ratio to the best anchor (see `harness.rs`). `--json` prints exactly one
+//! JSON object on stdout (notes go to stderr); `--quick` runs fewer, shorter rounds;
+//! `--filter` keeps only the cases whose name contains the given text.
+
+mod harness;
+mod locks;
+mod python;
+
+use std::process::ExitCode;
+
+use harness::{Case, Config};
+
+/// A named group of cases. Later groups (`queues`, `pools`, `check`, `deadlock`) add a
+/// line to [`GROUPS`].
+struct Group {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&Config, &mut Report),
+}
+
+const GROUPS: &[Group] = &[Group {
+    name: "locks",
+    about: "Lock, RLock, RwLock, Semaphore, Event, Barrier vs std, parking_lot, Python",
+    run: locks::run,
+}];
+
+/// Collects a group's cases; in table mode prints each as soon as it is measured.
+pub struct Report {
+    json: bool,
+    cases: Vec<Case>,
+}
+
+impl Report {
+    /// Record a measured case (and print its table unless `--json`).
+    pub fn case(&mut self, case: Case) {
+        if !self.json {
+            harness::print_table(&case);
+        }
+        self.cases.push(case);
+    }
+
+    /// A remark for the reader (skipped anchors, missing interpreters). Goes to stderr
+    /// under `--json` so stdout stays one JSON object.
+    pub fn note(&mut self, msg: &str) {
+        if self.json {
+            eprintln!("note: {msg}");
+        } else {
+            println!("note: {msg}\n");
+        }
+    }
+}
+
+fn usage() -> String {
+    let mut s = String::from(
+        "usage: heddle-bench GROUP [--json] [--quick] [--filter SUBSTRING]\n\n  --json    \
+         print one JSON object instead of tables\n  --quick   fewer, shorter rounds \
+         (noisier)\n  --filter  run only the cases whose name contains SUBSTRING\n\n\
+         groups:\n",
+    );
+    for g in GROUPS {
+        s.push_str(&format!("  {:<10} {}\n", g.name, g.about));
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let mut group = None;
+    let mut json = false;
+    let mut quick = false;
+    let mut filter = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--quick" => quick = true,
+            "--filter" => match args.next() {
+                Some(f) => filter = Some(f),
+                None => {
+                    eprint!("--filter needs a value\n\n{}", usage());
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                print!("{}", usage());
+                return ExitCode::SUCCESS;
+            }
+            a if a.starts_with('-') => {
+                eprint!("unknown option {a}\n\n{}", usage());
+                return ExitCode::from(2);
+            }
+            a if group.is_none() => group = Some(a.to_owned()),
+            a => {
+                eprint!("unexpected argument {a}\n\n{}", usage());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(name) = group else {
+        eprint!("{}", usage());
+        return ExitCode::from(2);
+    };
+    let Some(group) = GROUPS.iter().find(|g| g.name == name) else {
+        eprint!("unknown group {name:?}\n\n{}", usage());
+        return ExitCode::from(2);
+    };
+
+    let mut cfg = if quick {
+        Config::quick()
+    } else {
+        Config::full()
+    };
+    cfg.filter = filter;
+    // One line per panic: the harness catches an implementation's panic (a stuck run, a
+    // broken barrier) and reports it in the table, so a backtrace is only noise.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("heddle-bench: thread '{name}' panicked{at}: {msg}");
+    }));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    if !json {
+        println!(
+            "heddle-bench {}: {} cores, {} rounds x ~{} ms per implementation{}; \
+             figures are medians over rounds, ± is half the round-to-round range\n",
+            group.name,
+            cores,
+            cfg.rounds,
+            cfg.round_time.as_millis(),
+            if cfg.quick { " (--quick)" } else { "" },
+        );
+    }
+    let mut report = Report {
+        json,
+        cases: Vec::new(),
+    };
+    (group.run)(&cfg, &mut report);
+    if json {
+        println!("{}", harness::to_json(group.name, &report.cases));
+    }
+    ExitCode::SUCCESS
+}

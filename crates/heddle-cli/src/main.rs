@@ -1,1 +1,40 @@
-fn main() {}
+//! `heddle`: the command-line face of the toolkit.
+//!
+//! `heddle tour` runs one short, self-verifying demonstration per primitive and prints
+//! a table of what ran and what it showed.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod tour;
+
+#[derive(Parser)]
+#[command(name = "heddle", version, about = "Python's concurrency model, rebuilt in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one short demonstration per primitive, verify each result, print a table.
+    Tour {
+        /// Scale the workloads (1 = the default, quick tour).
+        #[arg(long, default_value_t = 1)]
+        scale: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    heddle::main(|| match cli.command {
+        Command::Tour { scale } => {
+            if tour::run(scale.max(1)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,15 +1,17 @@
 //! [`Barrier`]: Python's `threading.Barrier`: `parties` threads wait for each other.
 //!
 //! Each `wait` blocks until `parties` threads have called it; then all are released
-//! together and the barrier is ready for the next round. The state machine is CPython's
-//! (filling → draining → filling, with resetting and broken states), built on heddle's
-//! own [`Lock`](super::Lock) and [`Condition`](super::Condition), so its waits go
-//! through the same seam as everything else.
+//! together and the barrier is ready for the next round. The behaviour is CPython's
+//! (indices, action, timeouts that break the barrier, `abort`, `reset`); the mechanism
+//! is heddle's: waiters sleep in the seam's [`WaitQueue`] and the last arrival wakes
+//! them with a token that says how their round ended, so a woken thread returns at once
+//! without re-taking any lock: one wake-up per waiter per round.
 //!
 //! # Guarantees
 //!
-//! * **Generations never mix**: a thread arriving while the previous round is still
-//!   draining waits for that round to empty before it counts toward the next one.
+//! * **Generations never mix**: a round ends the moment its last party arrives; a thread
+//!   arriving after that counts toward the next round, and each waiter learns its own
+//!   round's outcome from the token it was woken with.
 //! * **Index and leader**: each round hands out indices `0..parties` in arrival order;
 //!   exactly one thread per round gets [`BarrierWaitResult::is_leader`] (index 0, the
 //!   first to arrive, Python's `if barrier.wait() == 0:` idiom).
@@ -18,31 +20,33 @@
 //!   [`BarrierError::Broken`]) and the panic continues in that thread.
 //! * **Timeouts break the barrier**, as in Python: the thread whose wait timed out gets
 //!   [`BarrierError::TimedOut`], every other waiter [`BarrierError::Broken`].
-//! * **Broken state** lasts until [`Barrier::reset`]; `abort` breaks it on purpose.
-//! * **Spurious wake-ups**: none visible; `wait` returns when the round completes or the
-//!   barrier breaks.
+//! * **Broken state** lasts until [`Barrier::reset`]; `abort` breaks it on purpose;
+//!   `reset` wakes the current waiters with `Broken` and makes the barrier usable again.
+//! * **Spurious wake-ups**: none; `wait` returns when its round completes or breaks.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::condition::Condition;
 use super::lock::{Lock, LockGuard};
-use crate::wait::deadline_after;
+use crate::wait::{deadline_after, WaitQueue, WaitResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Filling,
-    Draining,
-    Resetting,
-    Broken,
-}
+/// Wake-up tokens: how the waiter's round ended.
+const PASSED: usize = 0x5A55;
+const BROKEN: usize = 0xB80C;
 
 #[derive(Debug)]
 struct State {
-    phase: Phase,
-    /// Threads inside `wait` for the current round.
+    /// Threads waiting in the current round.
     count: usize,
+    broken: bool,
+    /// Rounds released so far (passed or broken).
+    generation: u64,
+    /// How the round `generation - 1` ended, for a waiter whose timeout raced it.
+    last_outcome: usize,
+    /// Rounds that passed (for `Debug`).
+    rounds: u64,
 }
 
 type Action = Box<dyn Fn() + Send + Sync>;
@@ -69,7 +73,11 @@ pub struct Barrier {
     action: Option<Action>,
     default_timeout: Option<Duration>,
     state: Lock<State>,
-    cond: Condition,
+    waiters: WaitQueue,
+    /// Mirrors of `State::count` and `State::broken`, readable without the lock (so the
+    /// action, which runs under it, may call `n_waiting` and `is_broken`).
+    waiting: AtomicUsize,
+    broken: AtomicBool,
 }
 
 /// What a successful [`Barrier::wait`] returns.
@@ -162,10 +170,15 @@ impl Barrier {
             action: None,
             default_timeout: None,
             state: Lock::new(State {
-                phase: Phase::Filling,
                 count: 0,
+                broken: false,
+                generation: 0,
+                last_outcome: PASSED,
+                rounds: 0,
             }),
-            cond: Condition::new(),
+            waiters: WaitQueue::new(),
+            waiting: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
         }
     }
 
@@ -244,15 +257,9 @@ impl Barrier {
     /// assert!(!b.is_broken());
     /// ```
     pub fn reset(&self) {
-        let mut state = self.state.lock();
-        if state.count > 0 {
-            if matches!(state.phase, Phase::Filling | Phase::Broken) {
-                state.phase = Phase::Resetting;
-            }
-        } else {
-            state.phase = Phase::Filling;
-        }
-        self.cond.notify_all();
+        let mut state = self.lock_state("reset");
+        self.release_all(&mut state, BROKEN);
+        self.set_broken(&mut state, false);
     }
 
     /// Break the barrier: current and future waits fail with [`BarrierError::Broken`]
@@ -264,8 +271,9 @@ impl Barrier {
     /// assert!(b.is_broken());
     /// ```
     pub fn abort(&self) {
-        let mut state = self.state.lock();
-        self.break_locked(&mut state);
+        let mut state = self.lock_state("abort");
+        self.release_all(&mut state, BROKEN);
+        self.set_broken(&mut state, true);
     }
 
     /// Whether the barrier is broken.
@@ -274,7 +282,7 @@ impl Barrier {
     /// assert!(!heddle::sync::Barrier::new(1).is_broken());
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.state.lock().phase == Phase::Broken
+        self.broken.load(Ordering::Acquire)
     }
 
     /// How many parties complete a round.
@@ -292,79 +300,84 @@ impl Barrier {
     /// assert_eq!(heddle::sync::Barrier::new(4).n_waiting(), 0);
     /// ```
     pub fn n_waiting(&self) -> usize {
-        let state = self.state.lock();
-        if state.phase == Phase::Filling {
-            state.count
-        } else {
-            0
-        }
+        self.waiting.load(Ordering::Acquire)
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, BarrierError> {
-        let mut state = self.state.lock();
-        // Let the previous round drain (or a reset finish) before counting in this one.
-        self.cond.wait_while(&mut state, |s| {
-            matches!(s.phase, Phase::Draining | Phase::Resetting)
-        });
-        if state.phase == Phase::Broken {
+        let mut state = self.lock_state("wait");
+        if state.broken {
             return Err(BarrierError::Broken);
         }
         let index = state.count;
+        if index + 1 == self.parties {
+            self.complete_round(&mut state);
+            return Ok(BarrierWaitResult { index });
+        }
         state.count += 1;
-        let outcome = if index + 1 == self.parties {
-            self.release_round(&mut state);
-            Ok(BarrierWaitResult { index })
-        } else {
-            let timed_out = match deadline {
-                None => {
-                    self.cond
-                        .wait_while(&mut state, |s| s.phase == Phase::Filling);
-                    false
+        self.waiting.store(state.count, Ordering::Release);
+        let generation = state.generation;
+        // Enqueue while holding the state lock, release it only once visible in the
+        // queue: the last arrival (which needs the lock) cannot miss us.
+        let result = self.waiters.wait(0, || true, move || drop(state), deadline, |_| {});
+        match result {
+            WaitResult::Notified(PASSED) => Ok(BarrierWaitResult { index }),
+            WaitResult::Notified(_) | WaitResult::Invalid => Err(BarrierError::Broken),
+            WaitResult::TimedOut => {
+                let mut state = self.state.lock();
+                if state.generation != generation {
+                    // Our round was released (counting us) between our timeout and
+                    // now: its outcome is ours.
+                    return if state.generation == generation + 1 && state.last_outcome == PASSED {
+                        Ok(BarrierWaitResult { index })
+                    } else {
+                        Err(BarrierError::Broken)
+                    };
                 }
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    self.cond
-                        .wait_while_timeout(&mut state, left, |s| s.phase == Phase::Filling)
-                        .timed_out()
-                }
-            };
-            if timed_out {
-                self.break_locked(&mut state);
+                // Still our round: break it for the others (they wake with Broken),
+                // as Python does.
+                self.release_all(&mut state, BROKEN);
+                self.set_broken(&mut state, true);
                 Err(BarrierError::TimedOut)
-            } else if state.phase == Phase::Draining {
-                Ok(BarrierWaitResult { index })
-            } else {
-                Err(BarrierError::Broken)
             }
-        };
-        self.exit_locked(&mut state);
-        outcome
+        }
     }
 
     /// The last arrival: run the action, then release the round.
-    fn release_round(&self, state: &mut LockGuard<'_, State>) {
+    fn complete_round(&self, state: &mut LockGuard<'_, State>) {
         if let Some(action) = &self.action {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(action)) {
-                self.break_locked(state);
-                self.exit_locked(state);
+                self.release_all(state, BROKEN);
+                self.set_broken(state, true);
                 panic::resume_unwind(payload);
             }
         }
-        state.phase = Phase::Draining;
-        self.cond.notify_all();
+        state.rounds += 1;
+        self.release_all(state, PASSED);
     }
 
-    fn exit_locked(&self, state: &mut LockGuard<'_, State>) {
-        state.count -= 1;
-        if state.count == 0 && matches!(state.phase, Phase::Draining | Phase::Resetting) {
-            state.phase = Phase::Filling;
-            self.cond.notify_all();
-        }
+    fn set_broken(&self, state: &mut LockGuard<'_, State>, broken: bool) {
+        state.broken = broken;
+        self.broken.store(broken, Ordering::Release);
     }
 
-    fn break_locked(&self, state: &mut LockGuard<'_, State>) {
-        state.phase = Phase::Broken;
-        self.cond.notify_all();
+    /// Take the state lock, refusing re-entry from the action (which runs under it).
+    fn lock_state(&self, what: &str) -> LockGuard<'_, State> {
+        assert!(
+            self.state.raw().owner() != crate::wait::local::thread_id(),
+            "Barrier::{what} called from the barrier's own action: the action runs while \
+             the round is being released; it may read n_waiting() and is_broken(), but \
+             must not wait on, abort or reset its own barrier"
+        );
+        self.state.lock()
+    }
+
+    /// Wake every waiter of the current round with `token`; the round is then empty.
+    fn release_all(&self, state: &mut LockGuard<'_, State>, token: usize) {
+        state.count = 0;
+        self.waiting.store(0, Ordering::Release);
+        state.generation += 1;
+        state.last_outcome = token;
+        self.waiters.notify_with(|_| Some(token), |_, _| {});
     }
 }
 
@@ -373,8 +386,9 @@ impl fmt::Debug for Barrier {
         let state = self.state.lock();
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
-            .field("phase", &state.phase)
             .field("waiting", &state.count)
+            .field("broken", &state.broken)
+            .field("rounds", &state.rounds)
             .finish()
     }
 }

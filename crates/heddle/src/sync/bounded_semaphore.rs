@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::semaphore::RawSemaphore;
+use super::raw_semaphore::RawSemaphore;
 use crate::wait::deadline_after;
 
 /// A semaphore whose count never exceeds its initial value.
@@ -95,7 +95,9 @@ impl BoundedSemaphore {
     /// assert!(s.try_acquire().is_none());
     /// ```
     pub fn try_acquire(&self) -> Option<BoundedPermit<'_>> {
-        self.raw.try_acquire().then_some(BoundedPermit { sem: self })
+        self.raw
+            .try_acquire()
+            .then(|| BoundedPermit { sem: self })
     }
 
     /// Like [`acquire`](Self::acquire), but give up after `timeout`.
@@ -111,7 +113,7 @@ impl BoundedSemaphore {
         }
         self.raw
             .acquire_until(deadline_after(timeout))
-            .then_some(BoundedPermit { sem: self })
+            .then(|| BoundedPermit { sem: self })
     }
 
     /// Give back one permit (taken with [`BoundedPermit::forget`]).

@@ -24,177 +24,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::wait::{deadline_after, AsyncWaiter, SpinWait, WaitQueue, WaitResult};
-
-/// Bit 0: someone waits in the queue. Bits 1..: available permits.
-const WAITERS: usize = 1;
-const ONE: usize = 2;
-/// The most permits a semaphore can count.
-pub(crate) const MAX_PERMITS: usize = usize::MAX >> 1;
-
-/// The counting core shared by [`Semaphore`] and [`BoundedSemaphore`](super::BoundedSemaphore).
-#[derive(Debug)]
-pub(crate) struct RawSemaphore {
-    state: AtomicUsize,
-    queue: WaitQueue,
-}
-
-impl RawSemaphore {
-    pub(crate) const fn new(permits: usize) -> Self {
-        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
-        RawSemaphore {
-            state: AtomicUsize::new(permits * ONE),
-            queue: WaitQueue::new(),
-        }
-    }
-
-    pub(crate) fn available(&self) -> usize {
-        self.state.load(Ordering::Relaxed) / ONE
-    }
-
-    #[inline]
-    pub(crate) fn try_acquire(&self) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        while state >= ONE {
-            match self.state.compare_exchange_weak(
-                state,
-                state - ONE,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(s) => state = s,
-            }
-        }
-        false
-    }
-
-    /// Take a permit, waiting until `deadline`; `false` on timeout.
-    #[inline]
-    pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> bool {
-        self.try_acquire() || self.acquire_slow(deadline)
-    }
-
-    #[cold]
-    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
-        let mut spin = SpinWait::new();
-        loop {
-            if self.try_acquire() {
-                return true;
-            }
-            let state = self.state.load(Ordering::Relaxed);
-            if state >= ONE {
-                continue;
-            }
-            if state & WAITERS == 0 {
-                if spin.spin() {
-                    continue;
-                }
-                if self
-                    .state
-                    .compare_exchange_weak(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-            }
-            let result = self.queue.wait(
-                0,
-                || self.state.load(Ordering::Relaxed) == WAITERS,
-                || {},
-                deadline,
-                |is_empty| {
-                    if is_empty {
-                        self.state.fetch_and(!WAITERS, Ordering::Relaxed);
-                    }
-                },
-            );
-            if result == WaitResult::TimedOut {
-                return false;
-            }
-            spin.reset();
-        }
-    }
-
-    /// Poll an async acquisition; see [`Semaphore::acquire_async`].
-    pub(crate) fn poll_acquire(&self, waiter: &mut AsyncWaiter, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.try_acquire() {
-                // A notification we no longer need belongs to someone else.
-                if self.queue.cancel(waiter).is_some() {
-                    self.wake(1);
-                }
-                return Poll::Ready(());
-            }
-            let state = self.state.load(Ordering::Relaxed);
-            if state >= ONE {
-                continue;
-            }
-            if state & WAITERS == 0
-                && self
-                    .state
-                    .compare_exchange_weak(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
-                continue;
-            }
-            match self.queue.poll_wait(waiter, cx, 0, || {
-                self.state.load(Ordering::Relaxed) == WAITERS
-            }) {
-                Poll::Ready(_) => continue,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    /// Withdraw an async waiter; pass on a wake-up it received but did not use.
-    pub(crate) fn cancel_async(&self, waiter: &mut AsyncWaiter) {
-        if self.queue.cancel(waiter).is_some() {
-            self.wake(1);
-        }
-    }
-
-    /// Add `n` permits if the total stays within `limit`; `false` (and no change) if it
-    /// would not.
-    pub(crate) fn release_within(&self, n: usize, limit: usize) -> bool {
-        if n == 0 {
-            return true;
-        }
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let available = state / ONE;
-            if available > limit || n > limit - available {
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state + n * ONE,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(s) => state = s,
-            }
-        }
-        if state & WAITERS != 0 {
-            self.wake(n);
-        }
-        true
-    }
-
-    #[cold]
-    fn wake(&self, n: usize) {
-        self.queue.notify_n(n, |_, have_more| {
-            if !have_more {
-                self.state.fetch_and(!WAITERS, Ordering::Relaxed);
-            }
-        });
-    }
-}
+use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
+use crate::wait::{deadline_after, AsyncWaiter};
 
 /// A counting semaphore; see the [module docs](self) for guarantees.
 ///
@@ -253,7 +87,9 @@ impl Semaphore {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.raw.try_acquire().then_some(SemaphorePermit { sem: self })
+        self.raw
+            .try_acquire()
+            .then(|| SemaphorePermit { sem: self })
     }
 
     /// Like [`acquire`](Self::acquire), but give up after `timeout`.
@@ -269,7 +105,7 @@ impl Semaphore {
         }
         self.raw
             .acquire_until(deadline_after(timeout))
-            .then_some(SemaphorePermit { sem: self })
+            .then(|| SemaphorePermit { sem: self })
     }
 
     /// A future that resolves to a permit; waits beside threads in the same FIFO.

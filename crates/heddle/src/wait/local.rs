@@ -5,13 +5,24 @@
 //! them is a single `fs`-relative load on Linux: no lazy-registration branch.
 
 use std::cell::Cell;
+// The counter stays std's even under loom: it only has to hand out distinct ids, and
+// loom has no `const` atomics for a `static`.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Ids start at 1; 0 means "nobody" in owner words.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+#[cfg(not(loom))]
 thread_local! {
     static ID: Cell<u64> = const { Cell::new(0) };
+}
+
+// Under loom, a loom thread-local (see `sys`): loom's model threads share one OS thread
+// and must still get distinct ids, which RawLock's owner word depends on. Spelled out
+// rather than through `sys::thread_local!` because loom's macro takes no `const` block.
+#[cfg(loom)]
+loom::thread_local! {
+    static ID: Cell<u64> = Cell::new(0);
 }
 
 /// The calling thread's heddle id: unique for the life of the process, never 0, small

@@ -15,11 +15,19 @@
 //! heddle id ([`local::thread_id`]), which is what the deadlock detector follows, and
 //! every blocking call passes through here, which is where the checker's deterministic
 //! scheduler takes over waiting.
+//!
+//! The seam takes its atomics, mutex, park/unpark and thread-locals from [`sys`]: plain
+//! re-exports of std and parking_lot normally, loom's under `--cfg loom`, where
+//! `loom_tests` (and the models beside `RawLock` and `RawSemaphore`) check the protocol.
 
 pub(crate) mod local;
 pub(crate) mod parker;
 mod queue;
 mod spin;
+pub(crate) mod sys;
+
+#[cfg(all(test, loom))]
+pub(crate) mod loom_tests;
 
 use std::time::{Duration, Instant};
 

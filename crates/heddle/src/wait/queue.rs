@@ -15,14 +15,12 @@
 //!   pass it on), so no wake-up is ever lost.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
 use super::parker::Parker;
+use super::sys::{self, AtomicUsize, Mutex, Ordering};
 
 /// Token delivered by plain notifications ("go and retry").
 pub(crate) const TOKEN_RETRY: usize = 0;
@@ -97,7 +95,7 @@ pub(crate) struct WaitQueue {
     waiters: Mutex<Waiters>,
 }
 
-thread_local! {
+sys::thread_local! {
     /// Where a thread waiter receives its token; reused across waits (a thread waits on
     /// one queue at a time).
     static TOKEN: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
@@ -105,9 +103,21 @@ thread_local! {
 
 impl WaitQueue {
     /// An empty queue.
+    #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         WaitQueue {
             waiters: parking_lot::const_mutex(Waiters {
+                entries: VecDeque::new(),
+                next_ticket: 0,
+            }),
+        }
+    }
+
+    /// An empty queue (not `const` under loom, whose mutex has no `const` constructor).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        WaitQueue {
+            waiters: Mutex::new(Waiters {
                 entries: VecDeque::new(),
                 next_ticket: 0,
             }),

@@ -1,0 +1,390 @@
+//! The tour: the classic uses of each primitive, run for real and checked.
+//!
+//! Each demonstration returns what it showed, or what went wrong; `run` prints them as
+//! a table and reports whether all passed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use heddle::sync::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RwLock, RwPolicy, Semaphore,
+};
+use heddle::thread::{JoinHandle, Thread};
+
+/// One row of the tour.
+struct Demo {
+    primitive: &'static str,
+    what: &'static str,
+    run: fn(usize) -> Result<String, String>,
+}
+
+const DEMOS: &[Demo] = &[
+    Demo {
+        primitive: "Lock",
+        what: "4 threads increment a shared counter",
+        run: counter_under_lock,
+    },
+    Demo {
+        primitive: "Lock + Condition",
+        what: "bank account: withdrawals wait for deposits",
+        run: bank_account,
+    },
+    Demo {
+        primitive: "RLock",
+        what: "a recursive walk re-enters its own lock",
+        run: recursive_rlock,
+    },
+    Demo {
+        primitive: "BoundedSemaphore",
+        what: "connection pool of 3 shared by 8 clients",
+        run: connection_pool,
+    },
+    Demo {
+        primitive: "Semaphore",
+        what: "a turnstile admits workers one batch at a time",
+        run: turnstile,
+    },
+    Demo {
+        primitive: "Event",
+        what: "a start signal releases every waiting runner",
+        run: start_signal,
+    },
+    Demo {
+        primitive: "Barrier",
+        what: "4 workers move through 5 phases in lockstep",
+        run: barrier_phases,
+    },
+    Demo {
+        primitive: "RwLock (reader-preferring)",
+        what: "readers and writers share a two-field record",
+        run: |s| readers_writers(RwPolicy::ReaderPreferring, s),
+    },
+    Demo {
+        primitive: "RwLock (writer-preferring)",
+        what: "readers and writers share a two-field record",
+        run: |s| readers_writers(RwPolicy::WriterPreferring, s),
+    },
+    Demo {
+        primitive: "RwLock (phase-fair)",
+        what: "readers and writers share a two-field record",
+        run: |s| readers_writers(RwPolicy::PhaseFair, s),
+    },
+];
+
+/// Run every demonstration and print the table; `true` if all passed.
+pub fn run(scale: usize) -> bool {
+    println!("heddle tour: one demonstration per primitive, each verified\n");
+    let rows: Vec<[String; 5]> = DEMOS
+        .iter()
+        .map(|demo| {
+            let started = Instant::now();
+            let outcome = (demo.run)(scale);
+            let ms = format!("{:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+            let (ok, shown) = match outcome {
+                Ok(shown) => ("ok", shown),
+                Err(problem) => ("FAILED", problem),
+            };
+            [
+                demo.primitive.to_string(),
+                demo.what.to_string(),
+                shown,
+                ok.to_string(),
+                ms,
+            ]
+        })
+        .collect();
+    print_table(&["primitive", "demonstration", "what it showed", "check", "time"], &rows);
+    let failed = rows.iter().filter(|r| r[3] != "ok").count();
+    println!();
+    if failed == 0 {
+        println!("all {} demonstrations verified", rows.len());
+    } else {
+        println!("{failed} of {} demonstrations FAILED", rows.len());
+    }
+    failed == 0
+}
+
+fn print_table(header: &[&str; 5], rows: &[[String; 5]]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    line(header.to_vec());
+    println!(
+        "|{}|",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Start `n` named threads running `f(i)` and collect their results in order.
+fn spawn_all<T: Send + 'static>(
+    prefix: &str,
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Result<Vec<T>, String> {
+    join_all(spawn_all_async(prefix, n, f))
+}
+
+fn check(ok: bool, shown: String) -> Result<String, String> {
+    if ok {
+        Ok(shown)
+    } else {
+        Err(shown)
+    }
+}
+
+fn counter_under_lock(scale: usize) -> Result<String, String> {
+    let per_thread = 100_000 * scale;
+    let counter = Arc::new(Lock::new(0usize));
+    let c = Arc::clone(&counter);
+    spawn_all("counter", 4, move |_| {
+        for _ in 0..per_thread {
+            *c.lock() += 1;
+        }
+    })?;
+    let total = *counter.lock();
+    check(
+        total == 4 * per_thread,
+        format!("{total} of {} increments, none lost", 4 * per_thread),
+    )
+}
+
+struct Account {
+    balance: Lock<u64>,
+    funds: Condition,
+}
+
+fn bank_account(scale: usize) -> Result<String, String> {
+    let rounds = 2_000 * scale as u64;
+    let account = Arc::new(Account {
+        balance: Lock::new(0),
+        funds: Condition::new(),
+    });
+    // Two clients withdraw 3 per round; two depositors pay in 3 per round: every
+    // withdrawal must wait until the money is there, and the books must balance to 0.
+    let a = Arc::clone(&account);
+    let waits = Arc::new(AtomicUsize::new(0));
+    let w = Arc::clone(&waits);
+    spawn_all("bank", 4, move |i| {
+        for _ in 0..rounds {
+            if i % 2 == 0 {
+                *a.balance.lock() += 3;
+                a.funds.notify_all();
+            } else {
+                let mut balance = a.balance.lock();
+                if *balance < 3 {
+                    w.fetch_add(1, Ordering::Relaxed);
+                }
+                a.funds.wait_while(&mut balance, |b| *b < 3);
+                *balance -= 3;
+            }
+        }
+    })?;
+    let balance = *account.balance.lock();
+    check(
+        balance == 0,
+        format!(
+            "{} deposits, {} withdrawals, final balance {balance} ({} withdrawals waited)",
+            2 * rounds,
+            2 * rounds,
+            waits.load(Ordering::Relaxed)
+        ),
+    )
+}
+
+fn recursive_rlock(_scale: usize) -> Result<String, String> {
+    fn visit(lock: &RLock<std::cell::Cell<usize>>, depth: usize) -> usize {
+        let guard = lock.lock();
+        guard.set(guard.get() + 1);
+        if depth == 0 {
+            return lock.depth();
+        }
+        visit(lock, depth - 1).max(lock.depth())
+    }
+    let lock = RLock::new(std::cell::Cell::new(0));
+    let deepest = visit(&lock, 9);
+    let visits = lock.lock().get();
+    let released = !lock.is_locked();
+    check(
+        deepest == 10 && visits == 10 && released,
+        format!("re-entered to depth {deepest}, {visits} visits, released at the end: {released}"),
+    )
+}
+
+fn connection_pool(scale: usize) -> Result<String, String> {
+    const POOL: usize = 3;
+    let jobs = 200 * scale;
+    let pool = Arc::new(BoundedSemaphore::new(POOL));
+    let in_use = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (p, u, k) = (Arc::clone(&pool), Arc::clone(&in_use), Arc::clone(&peak));
+    spawn_all("client", 8, move |_| {
+        for _ in 0..jobs {
+            let _connection = p.acquire();
+            let now = u.fetch_add(1, Ordering::SeqCst) + 1;
+            k.fetch_max(now, Ordering::SeqCst);
+            // Hold the connection across a reschedule, as a real query would.
+            std::thread::yield_now();
+            u.fetch_sub(1, Ordering::SeqCst);
+        }
+    })?;
+    let peak = peak.load(Ordering::SeqCst);
+    let over_release = pool.release().is_err();
+    check(
+        peak <= POOL && pool.available_permits() == POOL && over_release,
+        format!(
+            "{} checkouts, at most {peak} of {POOL} connections at once; an extra release is refused",
+            8 * jobs
+        ),
+    )
+}
+
+fn turnstile(scale: usize) -> Result<String, String> {
+    let batches = 50 * scale;
+    const BATCH: usize = 4;
+    let gate = Arc::new(Semaphore::new(0));
+    let passed = Arc::new(AtomicUsize::new(0));
+    let (g, p) = (Arc::clone(&gate), Arc::clone(&passed));
+    let workers = spawn_all_async("turnstile", BATCH, move |_| {
+        for _ in 0..batches {
+            g.acquire().forget();
+            p.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    for _ in 0..batches {
+        gate.release_n(BATCH);
+    }
+    join_all(workers)?;
+    let passed = passed.load(Ordering::SeqCst);
+    check(
+        passed == batches * BATCH && gate.available_permits() == 0,
+        format!("{batches} batches of {BATCH} released, {passed} passages, no permit left over"),
+    )
+}
+
+fn start_signal(_scale: usize) -> Result<String, String> {
+    let go = Event::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    let ran_early = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(AtomicUsize::new(0));
+    let (g, s, e, r) = (go.clone(), Arc::clone(&started), Arc::clone(&ran_early), Arc::clone(&released));
+    let runners = spawn_all_async("runner", 6, move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+        if g.is_set() {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+        g.wait();
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    let before = released.load(Ordering::SeqCst);
+    go.set();
+    join_all(runners)?;
+    let after = released.load(Ordering::SeqCst);
+    check(
+        before == 0 && after == 6,
+        format!("0 runners passed before set, {after} of 6 after"),
+    )
+}
+
+fn barrier_phases(scale: usize) -> Result<String, String> {
+    const WORKERS: usize = 4;
+    let phases = 5 * scale;
+    let arrived: Arc<Vec<AtomicUsize>> = Arc::new((0..phases).map(|_| AtomicUsize::new(0)).collect());
+    let mixed = Arc::new(AtomicUsize::new(0));
+    let leaders = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(WORKERS));
+    let (b, a, m, l) = (Arc::clone(&barrier), Arc::clone(&arrived), Arc::clone(&mixed), Arc::clone(&leaders));
+    spawn_all("phase", WORKERS, move |_| {
+        for phase in 0..phases {
+            a[phase].fetch_add(1, Ordering::SeqCst);
+            let r = b.wait().expect("barrier broken");
+            // After the barrier, every worker must have arrived at this phase.
+            if a[phase].load(Ordering::SeqCst) != WORKERS {
+                m.fetch_add(1, Ordering::SeqCst);
+            }
+            if r.is_leader() {
+                l.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    })?;
+    let mixed = mixed.load(Ordering::SeqCst);
+    let leaders = leaders.load(Ordering::SeqCst);
+    check(
+        mixed == 0 && leaders == phases,
+        format!("{phases} phases x {WORKERS} workers, one leader per phase, phases never mixed"),
+    )
+}
+
+fn readers_writers(policy: RwPolicy, scale: usize) -> Result<String, String> {
+    let writes = 2_000 * scale;
+    let reads = 5_000 * scale;
+    let record = Arc::new(RwLock::with_policy((0usize, 0usize), policy));
+    let torn = Arc::new(AtomicUsize::new(0));
+    let (rec, t) = (Arc::clone(&record), Arc::clone(&torn));
+    spawn_all("rw", 6, move |i| {
+        if i < 2 {
+            for _ in 0..writes {
+                let mut w = rec.write();
+                w.0 += 1;
+                w.1 += 1;
+            }
+        } else {
+            for _ in 0..reads {
+                let r = rec.read();
+                if r.0 != r.1 {
+                    t.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    })?;
+    let (a, b) = *record.read();
+    let torn = torn.load(Ordering::SeqCst);
+    check(
+        a == 2 * writes && b == 2 * writes && torn == 0,
+        format!(
+            "{} writes, {} reads, {torn} torn reads",
+            2 * writes,
+            4 * reads
+        ),
+    )
+}
+
+/// Start threads without joining yet (the caller signals them first).
+fn spawn_all_async<T: Send + 'static>(
+    prefix: &str,
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<JoinHandle<T>> {
+    let f = Arc::new(f);
+    (0..n)
+        .map(|i| {
+            let f = Arc::clone(&f);
+            Thread::new(move || f(i)).name(format!("{prefix}-{i}")).start()
+        })
+        .collect()
+}
+
+fn join_all<T>(handles: Vec<JoinHandle<T>>) -> Result<Vec<T>, String> {
+    handles
+        .into_iter()
+        .map(|h| h.join().map_err(|e| e.to_string()))
+        .collect()
+}
