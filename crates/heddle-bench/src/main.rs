@@ -13,6 +13,7 @@
 mod harness;
 mod locks;
 mod python;
+mod queues;
 
 use std::process::ExitCode;
 
@@ -26,11 +27,18 @@ struct Group {
     run: fn(&Config, &mut Report),
 }
 
-const GROUPS: &[Group] = &[Group {
-    name: "locks",
-    about: "Lock, RLock, RwLock, Semaphore, Event, Barrier vs std, parking_lot, Python",
-    run: locks::run,
-}];
+const GROUPS: &[Group] = &[
+    Group {
+        name: "locks",
+        about: "Lock, RLock, RwLock, Semaphore, Event, Barrier vs std, parking_lot, Python",
+        run: locks::run,
+    },
+    Group {
+        name: "queues",
+        about: "Queue vs crossbeam-channel, flume, std mpsc, Python",
+        run: queues::run,
+    },
+];
 
 /// Collects a group's cases; in table mode prints each as soon as it is measured.
 pub struct Report {

@@ -38,6 +38,10 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 #[cfg(not(loom))]
+pub mod check;
+#[cfg(not(loom))]
+pub mod deadlock;
+#[cfg(not(loom))]
 pub mod queue;
 pub mod sync;
 // Under `--cfg loom` (model checking the seam, see `wait::sys`) only the seam and the

@@ -25,12 +25,12 @@
 //! * **Spurious wake-ups**: none; `wait` returns when its round completes or breaks.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::lock::{Lock, LockGuard};
-use crate::wait::{deadline_after, WaitQueue, WaitResult};
+use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
 
 /// Wake-up tokens: how the waiter's round ended.
 const PASSED: usize = 0x5A55;
@@ -226,8 +226,9 @@ impl Barrier {
     /// let b = heddle::sync::Barrier::new(1);
     /// assert!(b.wait().is_ok());
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
-        self.wait_until(self.default_timeout.and_then(deadline_after))
+        self.wait_until(self.default_timeout.and_then(deadline_after), Location::caller())
     }
 
     /// Wait for the other parties for at most `timeout`.
@@ -243,8 +244,9 @@ impl Barrier {
     /// assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::TimedOut));
     /// assert!(b.is_broken());
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
-        self.wait_until(deadline_after(timeout))
+        self.wait_until(deadline_after(timeout), Location::caller())
     }
 
     /// Return to the empty, unbroken state. Threads waiting now get
@@ -303,7 +305,18 @@ impl Barrier {
         self.waiting.load(Ordering::Acquire)
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, BarrierError> {
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        at: &'static Location<'static>,
+    ) -> Result<BarrierWaitResult, BarrierError> {
+        let object = Object::new("Barrier", self, Some(self.state.raw().site()));
+        crate::check::op("wait", object, at);
+        let what = WaitFor {
+            what: "wait",
+            object,
+            at,
+        };
         let mut state = self.lock_state("wait");
         if state.broken {
             return Err(BarrierError::Broken);
@@ -318,7 +331,24 @@ impl Barrier {
         let generation = state.generation;
         // Enqueue while holding the state lock, release it only once visible in the
         // queue: the last arrival (which needs the lock) cannot miss us.
-        let result = self.waiters.wait(0, || true, move || drop(state), deadline, |_| {});
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.waiters
+                .wait_on(Some(&what), 0, || true, move || drop(state), deadline, |_| {})
+        }));
+        let result = match result {
+            Ok(result) => result,
+            Err(payload) => {
+                // A deadlock report unwound our wait (we had left the queue): leave the
+                // round we counted ourselves into.
+                let mut state = self.state.lock();
+                if state.generation == generation {
+                    state.count -= 1;
+                    self.waiting.store(state.count, Ordering::Release);
+                }
+                drop(state);
+                panic::resume_unwind(payload);
+            }
+        };
         match result {
             WaitResult::Notified(PASSED) => Ok(BarrierWaitResult { index }),
             WaitResult::Notified(_) | WaitResult::Invalid => Err(BarrierError::Broken),

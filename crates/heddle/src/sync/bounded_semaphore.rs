@@ -7,10 +7,11 @@
 //! [`Semaphore`](super::Semaphore): both share one core.
 
 use std::fmt;
+use std::panic::Location;
 use std::time::Duration;
 
 use super::raw_semaphore::RawSemaphore;
-use crate::wait::deadline_after;
+use crate::wait::{deadline_after, Object, WaitFor};
 
 /// A semaphore whose count never exceeds its initial value.
 ///
@@ -24,6 +25,7 @@ use crate::wait::deadline_after;
 /// ```
 pub struct BoundedSemaphore {
     raw: RawSemaphore,
+    site: &'static Location<'static>,
     limit: usize,
 }
 
@@ -56,6 +58,14 @@ impl fmt::Display for TooManyReleases {
 impl std::error::Error for TooManyReleases {}
 
 impl BoundedSemaphore {
+    /// A schedule point under the checker; returns the description of the wait.
+    #[inline]
+    fn op(&self, what: &'static str, at: &'static Location<'static>) -> WaitFor {
+        let object = Object::new("BoundedSemaphore", self, Some(self.site));
+        crate::check::op(what, object, at);
+        WaitFor { what, object, at }
+    }
+
     /// A bounded semaphore with `permits` permits, which is also its maximum.
     ///
     /// # Panics
@@ -66,9 +76,11 @@ impl BoundedSemaphore {
     /// let s = heddle::sync::BoundedSemaphore::new(3);
     /// assert_eq!(s.available_permits(), 3);
     /// ```
+    #[track_caller]
     pub const fn new(permits: usize) -> Self {
         BoundedSemaphore {
             raw: RawSemaphore::new(permits),
+            site: Location::caller(),
             limit: permits,
         }
     }
@@ -82,8 +94,10 @@ impl BoundedSemaphore {
     /// drop(p);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) -> BoundedPermit<'_> {
-        self.raw.acquire_until(None);
+        let what = self.op("acquire", Location::caller());
+        self.raw.acquire_for(None, Some(&what));
         BoundedPermit { sem: self }
     }
 
@@ -94,7 +108,9 @@ impl BoundedSemaphore {
     /// let _p = s.try_acquire().unwrap();
     /// assert!(s.try_acquire().is_none());
     /// ```
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<BoundedPermit<'_>> {
+        self.op("try_acquire", Location::caller());
         self.raw
             .try_acquire()
             .then(|| BoundedPermit { sem: self })
@@ -107,12 +123,14 @@ impl BoundedSemaphore {
     /// let s = heddle::sync::BoundedSemaphore::new(0);
     /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_none());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<BoundedPermit<'_>> {
+        let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
             return Some(BoundedPermit { sem: self });
         }
         self.raw
-            .acquire_until(deadline_after(timeout))
+            .acquire_for(deadline_after(timeout), Some(&what))
             .then(|| BoundedPermit { sem: self })
     }
 
@@ -128,8 +146,10 @@ impl BoundedSemaphore {
     /// assert!(s.release().is_ok());
     /// assert!(s.release().is_err());
     /// ```
+    #[track_caller]
     pub fn release(&self) -> Result<(), TooManyReleases> {
-        self.release_n(1)
+        self.op("release", Location::caller());
+        self.raw_release(1)
     }
 
     /// Give back `n` permits at once, all or none.
@@ -144,7 +164,13 @@ impl BoundedSemaphore {
     /// assert!(s.release_n(2).is_err());
     /// assert!(s.release_n(1).is_ok());
     /// ```
+    #[track_caller]
     pub fn release_n(&self, n: usize) -> Result<(), TooManyReleases> {
+        self.op("release_n", Location::caller());
+        self.raw_release(n)
+    }
+
+    fn raw_release(&self, n: usize) -> Result<(), TooManyReleases> {
         if self.raw.release_within(n, self.limit) {
             Ok(())
         } else {
@@ -213,6 +239,7 @@ impl Drop for BoundedPermit<'_> {
     fn drop(&mut self) {
         // The permit was taken from this semaphore, so giving it back cannot exceed the
         // limit unless someone else over-released, which their own call reported.
+        self.sem.op("release", Location::caller());
         let _ = self.sem.raw.release_within(1, self.sem.limit);
     }
 }

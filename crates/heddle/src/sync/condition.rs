@@ -25,14 +25,14 @@
 //!   lock held by the guard, which releases it as it unwinds.
 
 use std::fmt;
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
 use super::lock::LockGuard;
 use super::raw_lock::RawLock;
-use crate::wait::{deadline_after, WaitQueue, WaitResult};
+use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
 
 /// A condition variable; see the [module docs](self) for guarantees.
 ///
@@ -130,8 +130,9 @@ impl Condition {
     /// drop(g);
     /// t.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait<T: ?Sized>(&self, guard: &mut LockGuard<'_, T>) {
-        self.wait_until(guard, None);
+        self.wait_until(guard, None, Location::caller());
     }
 
     /// Like [`wait`](Self::wait), but give up after `timeout`.
@@ -144,12 +145,13 @@ impl Condition {
     /// let r = cond.wait_timeout(&mut g, Duration::from_millis(1));
     /// assert!(r.timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_timeout<T: ?Sized>(
         &self,
         guard: &mut LockGuard<'_, T>,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        WaitTimeoutResult(!self.wait_until(guard, deadline_after(timeout)))
+        WaitTimeoutResult(!self.wait_until(guard, deadline_after(timeout), Location::caller()))
     }
 
     /// Wait while `condition` holds (Python's `wait_for(lambda: not condition)`): the
@@ -161,13 +163,15 @@ impl Condition {
     /// let mut g = lock.lock();
     /// cond.wait_while(&mut g, |n| *n == 0); // returns at once: 3 != 0
     /// ```
+    #[track_caller]
     pub fn wait_while<T: ?Sized>(
         &self,
         guard: &mut LockGuard<'_, T>,
         mut condition: impl FnMut(&mut T) -> bool,
     ) {
+        let at = Location::caller();
         while condition(&mut **guard) {
-            self.wait(guard);
+            self.wait_until(guard, None, at);
         }
     }
 
@@ -182,15 +186,17 @@ impl Condition {
     /// let r = cond.wait_while_timeout(&mut g, Duration::from_millis(1), |n| *n == 0);
     /// assert!(r.timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_while_timeout<T: ?Sized>(
         &self,
         guard: &mut LockGuard<'_, T>,
         timeout: Duration,
         mut condition: impl FnMut(&mut T) -> bool,
     ) -> WaitTimeoutResult {
+        let at = Location::caller();
         let deadline = deadline_after(timeout);
         while condition(&mut **guard) {
-            if !self.wait_until(guard, deadline) {
+            if !self.wait_until(guard, deadline, at) {
                 return WaitTimeoutResult(condition(&mut **guard));
             }
         }
@@ -203,7 +209,9 @@ impl Condition {
     /// let cond = heddle::sync::Condition::new();
     /// assert!(!cond.notify_one()); // nobody waits
     /// ```
+    #[track_caller]
     pub fn notify_one(&self) -> bool {
+        crate::check::op("notify_one", self.object(), Location::caller());
         self.queue.notify_one(|_, _| {}) == 1
     }
 
@@ -213,7 +221,9 @@ impl Condition {
     /// let cond = heddle::sync::Condition::new();
     /// assert_eq!(cond.notify(3), 0);
     /// ```
+    #[track_caller]
     pub fn notify(&self, n: usize) -> usize {
+        crate::check::op("notify", self.object(), Location::caller());
         self.queue.notify_n(n, |_, _| {})
     }
 
@@ -223,8 +233,14 @@ impl Condition {
     /// let cond = heddle::sync::Condition::new();
     /// assert_eq!(cond.notify_all(), 0);
     /// ```
+    #[track_caller]
     pub fn notify_all(&self) -> usize {
+        crate::check::op("notify_all", self.object(), Location::caller());
         self.queue.notify_all(|_, _| {})
+    }
+
+    fn object(&self) -> Object {
+        Object::new("Condition", self, Some(self.site))
     }
 
     /// Returns `false` on timeout. The lock is held again in both cases.
@@ -232,12 +248,28 @@ impl Condition {
         &self,
         guard: &mut LockGuard<'_, T>,
         deadline: Option<Instant>,
+        at: &'static Location<'static>,
     ) -> bool {
         let raw = guard.lock_ref().raw();
         self.bind(raw);
-        let result = self.queue.wait(0, || true, || raw.unlock(), deadline, |_| {});
+        let what = WaitFor {
+            what: "wait",
+            object: self.object(),
+            at,
+        };
+        crate::check::op("wait", what.object, at);
+        // The guard's lock is released in the seam once we are queued, and must be held
+        // again when we return, even if the wait unwinds (a deadlock report): the
+        // caller's guard will release it.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.queue
+                .wait_on(Some(&what), 0, || true, || raw.unlock(), deadline, |_| {})
+        }));
         raw.lock_until(None);
-        result != WaitResult::TimedOut
+        match result {
+            Ok(result) => result != WaitResult::TimedOut,
+            Err(payload) => panic::resume_unwind(payload),
+        }
     }
 
     fn bind(&self, raw: &RawLock) {

@@ -19,6 +19,7 @@
 //! * **Panics**: nothing to poison.
 
 use std::fmt;
+use std::panic::Location;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::wait::{deadline_after, AsyncWaiter, WaitQueue, WaitResult};
+use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor, WaitQueue, WaitResult};
 
 const SET: u8 = 1;
 const WAITERS: u8 = 2;
@@ -43,15 +44,26 @@ const WAITERS: u8 = 2;
 /// ready.set();
 /// assert!(t.join().unwrap());
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Event {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     state: AtomicU8,
     queue: WaitQueue,
+    site: &'static Location<'static>,
+}
+
+impl Default for Inner {
+    #[track_caller]
+    fn default() -> Self {
+        Inner {
+            state: AtomicU8::new(0),
+            queue: WaitQueue::new(),
+            site: Location::caller(),
+        }
+    }
 }
 
 impl Event {
@@ -60,8 +72,19 @@ impl Event {
     /// ```
     /// assert!(!heddle::sync::Event::new().is_set());
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
-        Event::default()
+        Event {
+            inner: Arc::new(Inner::default()),
+        }
+    }
+
+    /// A schedule point under the checker; returns the description of the wait.
+    #[inline]
+    fn op(&self, what: &'static str, at: &'static Location<'static>) -> WaitFor {
+        let object = Object::new("Event", Arc::as_ptr(&self.inner), Some(self.inner.site));
+        crate::check::op(what, object, at);
+        WaitFor { what, object, at }
     }
 
     /// Whether the flag is raised.
@@ -84,7 +107,9 @@ impl Event {
     /// e.set(); // idempotent
     /// assert!(e.wait_timeout(std::time::Duration::ZERO));
     /// ```
+    #[track_caller]
     pub fn set(&self) {
+        self.op("set", Location::caller());
         let state = &self.inner.state;
         let mut s = state.load(Ordering::Relaxed);
         loop {
@@ -115,7 +140,9 @@ impl Event {
     /// e.clear();
     /// assert!(!e.is_set());
     /// ```
+    #[track_caller]
     pub fn clear(&self) {
+        self.op("clear", Location::caller());
         self.inner.state.fetch_and(!SET, Ordering::Relaxed);
     }
 
@@ -126,8 +153,10 @@ impl Event {
     /// e.set();
     /// assert!(e.wait());
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> bool {
-        self.is_set() || self.wait_until(None)
+        let what = self.op("wait", Location::caller());
+        self.is_set() || self.wait_until(None, &what)
     }
 
     /// Block until the flag is raised or `timeout` elapses; returns whether it was
@@ -138,8 +167,10 @@ impl Event {
     /// let e = heddle::sync::Event::new();
     /// assert!(!e.wait_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.is_set() || self.wait_until(deadline_after(timeout))
+        let what = self.op("wait_timeout", Location::caller());
+        self.is_set() || self.wait_until(deadline_after(timeout), &what)
     }
 
     /// A future that completes when the flag is raised; usable on any executor, beside
@@ -163,7 +194,7 @@ impl Event {
     }
 
     #[cold]
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    fn wait_until(&self, deadline: Option<Instant>, what: &WaitFor) -> bool {
         let state = &self.inner.state;
         loop {
             let s = state.load(Ordering::Acquire);
@@ -177,7 +208,8 @@ impl Event {
             {
                 continue;
             }
-            match self.inner.queue.wait(
+            match self.inner.queue.wait_on(
+                Some(what),
                 0,
                 || state.load(Ordering::Relaxed) == WAITERS,
                 || {},
@@ -250,6 +282,13 @@ impl Drop for EventWait<'_> {
 impl fmt::Debug for EventWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventWait").finish_non_exhaustive()
+    }
+}
+
+impl Default for Event {
+    #[track_caller]
+    fn default() -> Self {
+        Event::new()
     }
 }
 

@@ -19,6 +19,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::time::Duration;
 
 use super::raw_lock::RawLock;
@@ -59,7 +60,7 @@ impl<T> Lock<T> {
     #[track_caller]
     pub const fn new(value: T) -> Self {
         Lock {
-            raw: RawLock::new(),
+            raw: RawLock::new("Lock"),
             data: UnsafeCell::new(value),
         }
     }
@@ -85,8 +86,9 @@ impl<T: ?Sized> Lock<T> {
     /// assert_eq!(*lock.lock(), "hello");
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockGuard<'_, T> {
-        self.raw.lock_until(None);
+        self.raw.acquire(Location::caller(), None);
         LockGuard::new(self)
     }
 
@@ -100,8 +102,11 @@ impl<T: ?Sized> Lock<T> {
     /// assert!(lock.try_lock().is_some());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.raw.try_lock().then(|| LockGuard::new(self))
+        self.raw
+            .try_acquire(Location::caller())
+            .then(|| LockGuard::new(self))
     }
 
     /// Like [`lock`](Self::lock), but give up after `timeout` and return `None`.
@@ -113,12 +118,10 @@ impl<T: ?Sized> Lock<T> {
     /// assert!(lock.lock_timeout(Duration::from_millis(1)).is_none());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        if self.raw.try_lock() {
-            return Some(LockGuard::new(self));
-        }
         self.raw
-            .lock_until(deadline_after(timeout))
+            .acquire(Location::caller(), deadline_after(timeout))
             .then(|| LockGuard::new(self))
     }
 
@@ -171,6 +174,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
             Some(guard) => d.field("data", &&*guard),
             None => d.field("data", &format_args!("<locked>")),
         };
+        // (try_lock above is a schedule point under the checker, like any other use.)
         d.field("created", &format_args!("{}", self.raw.site()))
             .finish()
     }
@@ -229,7 +233,7 @@ impl<T: ?Sized> DerefMut for LockGuard<'_, T> {
 impl<T: ?Sized> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.raw.unlock();
+        self.lock.raw.release();
     }
 }
 

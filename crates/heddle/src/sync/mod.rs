@@ -53,4 +53,6 @@ pub use rlock::{RLock, RLockError, RLockGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, RwPolicy};
 #[cfg(not(loom))]
 pub use semaphore::{Acquire, Semaphore, SemaphorePermit};
+#[cfg(not(loom))]
+pub(crate) use raw_lock::{RawLock, RawLockRef};
 // (helpers: add your `pub use` line here)

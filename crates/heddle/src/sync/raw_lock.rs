@@ -12,10 +12,13 @@
 //! woken waiter then re-queues.
 
 use std::panic::Location;
+use std::sync::atomic::AtomicPtr;
 use std::time::Instant;
 
 use crate::wait::sys::{AtomicU64, Ordering};
 use crate::wait::{local, SpinWait, WaitQueue, WaitResult};
+#[cfg(not(loom))]
+use crate::wait::{observe, Object};
 
 const LOCKED: u64 = 1;
 const PARKED: u64 = 2;
@@ -25,35 +28,57 @@ const OWNER_SHIFT: u32 = 2;
 #[derive(Debug)]
 pub(crate) struct RawLock {
     state: AtomicU64,
+    /// Where the current holder took it (for deadlock reports); a plain store on the
+    /// fast path, next to the state word.
+    taken_at: AtomicPtr<Location<'static>>,
     queue: WaitQueue,
     site: &'static Location<'static>,
+    kind: &'static str,
 }
 
 impl RawLock {
+    /// A lock of the given kind ("Lock", "RLock": the name reports use).
     #[cfg(not(loom))]
     #[track_caller]
-    pub(crate) const fn new() -> Self {
+    pub(crate) const fn new(kind: &'static str) -> Self {
         RawLock {
             state: AtomicU64::new(0),
+            taken_at: AtomicPtr::new(std::ptr::null_mut()),
             queue: WaitQueue::new(),
             site: Location::caller(),
+            kind,
         }
     }
 
     /// Not `const` under loom: loom's atomics and mutex have no `const` constructors.
     #[cfg(loom)]
     #[track_caller]
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(kind: &'static str) -> Self {
         RawLock {
             state: AtomicU64::new(0),
+            taken_at: AtomicPtr::new(std::ptr::null_mut()),
             queue: WaitQueue::new(),
             site: Location::caller(),
+            kind,
         }
     }
 
     /// Where the lock was created (for reports).
     pub(crate) fn site(&self) -> &'static Location<'static> {
         self.site
+    }
+
+    /// What reports call it: kind and creation site.
+    #[cfg(not(loom))]
+    pub(crate) fn object(&self) -> Object {
+        Object::new(self.kind, self, Some(self.site))
+    }
+
+    /// Where the current holder took it, if known.
+    pub(crate) fn taken_at(&self) -> Option<&'static Location<'static>> {
+        let p = self.taken_at.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: only ever set from `&'static Location` values.
+        (!p.is_null()).then(|| unsafe { &*p })
     }
 
     /// Heddle id of the owning thread, or 0.
@@ -68,8 +93,103 @@ impl RawLock {
         self.state.load(Ordering::Relaxed) & LOCKED != 0
     }
 
+    /// Take the lock for a user-facing call at `at`: the fast path, or the instrumented
+    /// one when the checker or lock-order mode is watching.
     #[inline]
+    pub(crate) fn acquire(&self, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
+        #[cfg(not(loom))]
+        if observe::instrumented() {
+            return self.acquire_instrumented(at, deadline, false);
+        }
+        self.lock_at(at, deadline)
+    }
+
+    /// `try_lock` for a user-facing call at `at`.
+    #[inline]
+    pub(crate) fn try_acquire(&self, at: &'static Location<'static>) -> bool {
+        #[cfg(not(loom))]
+        if observe::instrumented() {
+            return self.acquire_instrumented(at, None, true);
+        }
+        self.try_lock_at(at)
+    }
+
+    /// Release for a user-facing guard.
+    #[inline]
+    pub(crate) fn release(&self) {
+        #[cfg(not(loom))]
+        if observe::instrumented() {
+            self.release_instrumented();
+            return;
+        }
+        self.unlock();
+    }
+
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn acquire_instrumented(
+        &self,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+        only_try: bool,
+    ) -> bool {
+        let checked = crate::check::active();
+        let object = self.object();
+        if checked {
+            crate::check::point(crate::check::Op {
+                what: if only_try { "try_lock" } else { "lock" },
+                object: Some(object),
+                at,
+            });
+        }
+        // Under the checker every execution feeds the lock-order graph.
+        let order = checked || observe::lock_order();
+        if order && !only_try {
+            crate::deadlock::on_acquire(object, at);
+        }
+        let taken = if only_try {
+            self.try_lock_at(at)
+        } else {
+            self.lock_at(at, deadline)
+        };
+        if taken {
+            if order {
+                crate::deadlock::on_acquired(object, at);
+            }
+            if checked {
+                crate::check::acquired(object.addr);
+            }
+        }
+        taken
+    }
+
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn release_instrumented(&self) {
+        let object = self.object();
+        if crate::check::active() {
+            crate::check::point(crate::check::Op {
+                what: "unlock",
+                object: Some(object),
+                at: self.taken_at().unwrap_or(self.site),
+            });
+            crate::check::released(object.addr);
+        }
+        crate::deadlock::on_release(object.addr);
+        self.unlock();
+    }
+
+    #[inline]
+    #[track_caller]
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn try_lock(&self) -> bool {
+        self.try_lock_at(Location::caller())
+    }
+
+    #[inline]
+    fn try_lock_at(&self, at: &'static Location<'static>) -> bool {
         let me = local::thread_id() << OWNER_SHIFT | LOCKED;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -82,28 +202,50 @@ impl RawLock {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.set_taken_at(at);
+                    return true;
+                }
                 Err(s) => state = s,
             }
         }
     }
 
+    #[inline]
+    fn set_taken_at(&self, at: &'static Location<'static>) {
+        self.taken_at.store(
+            at as *const Location<'static> as *mut _,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Take the lock, waiting until `deadline` (forever if `None`); `false` on timeout.
     #[inline]
+    #[track_caller]
     pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        self.lock_at(Location::caller(), deadline)
+    }
+
+    #[inline]
+    fn lock_at(&self, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
         let me = local::thread_id() << OWNER_SHIFT | LOCKED;
         if self
             .state
             .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
+            self.set_taken_at(at);
             return true;
         }
-        self.lock_slow(me, deadline)
+        let taken = self.lock_slow(me, at, deadline);
+        if taken {
+            self.set_taken_at(at);
+        }
+        taken
     }
 
     #[cold]
-    fn lock_slow(&self, me: u64, deadline: Option<Instant>) -> bool {
+    fn lock_slow(&self, me: u64, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -135,6 +277,12 @@ impl RawLock {
                     continue;
                 }
             }
+            // About to sleep on a lock with an owner: the moment a wait-for cycle can
+            // close. The registration lasts while we wait; a cycle is acted on at once.
+            #[cfg(not(loom))]
+            let _waiting = crate::deadlock::LockWait::register(self, at, deadline.is_some());
+            #[cfg(loom)]
+            let _ = at;
             let result = self.queue.wait(
                 0,
                 || self.state.load(Ordering::Relaxed) & (LOCKED | PARKED) == LOCKED | PARKED,
@@ -228,7 +376,7 @@ mod loom_tests {
         SAW_PARKED.store(false, std::sync::atomic::Ordering::Relaxed);
         model(|| {
             let s = Arc::new(Shared {
-                lock: RawLock::new(),
+                lock: RawLock::new("Lock"),
                 count: UnsafeCell::new(0),
             });
             let other = {
@@ -271,7 +419,7 @@ mod loom_tests {
     fn loom_raw_lock_timeout() {
         model(|| {
             let s = Arc::new(Shared {
-                lock: RawLock::new(),
+                lock: RawLock::new("Lock"),
                 count: UnsafeCell::new(0),
             });
             assert!(s.lock.try_lock());
@@ -299,5 +447,29 @@ mod loom_tests {
             assert_eq!(s.lock.state.load(Ordering::Relaxed), 0);
             assert_eq!(s.lock.queue.len(), 0);
         });
+    }
+}
+
+/// A lock a waiter registered with the deadlock detector; valid while registered.
+#[cfg(not(loom))]
+pub(crate) struct RawLockRef(*const RawLock);
+
+// SAFETY: only dereferenced under the detector's mutex while the registering thread,
+// which borrows the lock for the whole wait, is still registered.
+#[cfg(not(loom))]
+unsafe impl Send for RawLockRef {}
+
+#[cfg(not(loom))]
+impl RawLockRef {
+    pub(crate) fn new(lock: &RawLock) -> Self {
+        RawLockRef(lock)
+    }
+
+    /// # Safety
+    ///
+    /// The registration this reference came from must still be in place.
+    pub(crate) unsafe fn get(&self) -> &RawLock {
+        // SAFETY: the caller guarantees the lock is still borrowed by its waiter.
+        unsafe { &*self.0 }
     }
 }

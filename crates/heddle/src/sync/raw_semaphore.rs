@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::wait::sys::{AtomicUsize, Ordering};
-use crate::wait::{AsyncWaiter, SpinWait, WaitQueue, WaitResult};
+use crate::wait::{AsyncWaiter, SpinWait, WaitQueue, WaitResult, WaitFor};
 
 /// Bit 0: someone waits in the queue. Bits 1..: available permits.
 const WAITERS: usize = 1;
@@ -71,12 +71,19 @@ impl RawSemaphore {
 
     /// Take a permit, waiting until `deadline`; `false` on timeout.
     #[inline]
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> bool {
-        self.try_acquire() || self.acquire_slow(deadline)
+        self.acquire_for(deadline, None)
+    }
+
+    /// [`acquire_until`](Self::acquire_until), saying who waits for what (reports).
+    #[inline]
+    pub(crate) fn acquire_for(&self, deadline: Option<Instant>, what: Option<&WaitFor>) -> bool {
+        self.try_acquire() || self.acquire_slow(deadline, what)
     }
 
     #[cold]
-    fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
+    fn acquire_slow(&self, deadline: Option<Instant>, what: Option<&WaitFor>) -> bool {
         let mut spin = SpinWait::new();
         loop {
             if self.try_acquire() {
@@ -103,7 +110,8 @@ impl RawSemaphore {
                     continue;
                 }
             }
-            let result = self.queue.wait(
+            let result = self.queue.wait_on(
+                what,
                 0,
                 || self.state.load(Ordering::Relaxed) == WAITERS,
                 || {},

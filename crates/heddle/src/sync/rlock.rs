@@ -23,6 +23,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::panic::Location;
 use std::time::Duration;
 
 use super::raw_lock::RawLock;
@@ -87,7 +88,7 @@ impl<T> RLock<T> {
     #[track_caller]
     pub const fn new(value: T) -> Self {
         RLock {
-            raw: RawLock::new(),
+            raw: RawLock::new("RLock"),
             depth: Cell::new(0),
             data: value,
         }
@@ -113,9 +114,10 @@ impl<T: ?Sized> RLock<T> {
     /// assert_eq!(*a + *b, 2);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> RLockGuard<'_, T> {
         if !self.reenter() {
-            self.raw.lock_until(None);
+            self.raw.acquire(Location::caller(), None);
             self.depth.set(1);
         }
         RLockGuard::new(self)
@@ -129,11 +131,12 @@ impl<T: ?Sized> RLock<T> {
     /// assert!(lock.try_lock().is_some()); // re-entry
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_lock(&self) -> Option<RLockGuard<'_, T>> {
         if self.reenter() {
             return Some(RLockGuard::new(self));
         }
-        self.raw.try_lock().then(|| {
+        self.raw.try_acquire(Location::caller()).then(|| {
             self.depth.set(1);
             RLockGuard::new(self)
         })
@@ -146,11 +149,12 @@ impl<T: ?Sized> RLock<T> {
     /// let lock = heddle::sync::RLock::new(());
     /// assert!(lock.lock_timeout(Duration::from_millis(1)).is_some());
     /// ```
+    #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        if let Some(guard) = self.try_lock() {
-            return Some(guard);
+        if self.reenter() {
+            return Some(RLockGuard::new(self));
         }
-        self.raw.lock_until(deadline_after(timeout)).then(|| {
+        self.raw.acquire(Location::caller(), deadline_after(timeout)).then(|| {
             self.depth.set(1);
             RLockGuard::new(self)
         })
@@ -228,7 +232,7 @@ impl<T: ?Sized> RLock<T> {
         let depth = self.depth.get() - 1;
         self.depth.set(depth);
         if depth == 0 {
-            self.raw.unlock();
+            self.raw.release();
         }
         Ok(())
     }
@@ -247,6 +251,7 @@ impl RLock<()> {
     /// lock.release().unwrap();
     /// assert!(!lock.is_locked());
     /// ```
+    #[track_caller]
     pub fn acquire(&self) {
         std::mem::forget(self.lock());
     }

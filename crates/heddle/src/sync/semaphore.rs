@@ -22,13 +22,14 @@
 //!   woken for a permit, it passes the wake-up to the next waiter.
 
 use std::fmt;
+use std::panic::Location;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
-use crate::wait::{deadline_after, AsyncWaiter};
+use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor};
 
 /// A counting semaphore; see the [module docs](self) for guarantees.
 ///
@@ -45,9 +46,18 @@ use crate::wait::{deadline_after, AsyncWaiter};
 /// ```
 pub struct Semaphore {
     raw: RawSemaphore,
+    site: &'static Location<'static>,
 }
 
 impl Semaphore {
+    /// A schedule point under the checker; returns the description of the wait.
+    #[inline]
+    fn op(&self, what: &'static str, at: &'static Location<'static>) -> WaitFor {
+        let object = Object::new("Semaphore", self, Some(self.site));
+        crate::check::op(what, object, at);
+        WaitFor { what, object, at }
+    }
+
     /// A semaphore with `permits` permits (Python's `Semaphore(value)`).
     ///
     /// # Panics
@@ -58,9 +68,11 @@ impl Semaphore {
     /// static POOL: heddle::sync::Semaphore = heddle::sync::Semaphore::new(4);
     /// assert_eq!(POOL.available_permits(), 4);
     /// ```
+    #[track_caller]
     pub const fn new(permits: usize) -> Self {
         Semaphore {
             raw: RawSemaphore::new(permits),
+            site: Location::caller(),
         }
     }
 
@@ -74,8 +86,10 @@ impl Semaphore {
     /// assert_eq!(s.available_permits(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        self.raw.acquire_until(None);
+        let what = self.op("acquire", Location::caller());
+        self.raw.acquire_for(None, Some(&what));
         SemaphorePermit { sem: self }
     }
 
@@ -86,7 +100,9 @@ impl Semaphore {
     /// assert!(s.try_acquire().is_none());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.op("try_acquire", Location::caller());
         self.raw
             .try_acquire()
             .then(|| SemaphorePermit { sem: self })
@@ -99,12 +115,14 @@ impl Semaphore {
     /// let s = heddle::sync::Semaphore::new(0);
     /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_none());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
             return Some(SemaphorePermit { sem: self });
         }
         self.raw
-            .acquire_until(deadline_after(timeout))
+            .acquire_for(deadline_after(timeout), Some(&what))
             .then(|| SemaphorePermit { sem: self })
     }
 
@@ -143,8 +161,10 @@ impl Semaphore {
     /// assert_eq!(s.available_permits(), 1);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn release(&self) {
-        self.release_n(1);
+        self.op("release", Location::caller());
+        self.raw_release(1);
     }
 
     /// Add `n` permits, waking up to `n` waiters (Python's `release(n)`).
@@ -158,7 +178,13 @@ impl Semaphore {
     /// s.release_n(3);
     /// assert_eq!(s.available_permits(), 3);
     /// ```
+    #[track_caller]
     pub fn release_n(&self, n: usize) {
+        self.op("release_n", Location::caller());
+        self.raw_release(n);
+    }
+
+    fn raw_release(&self, n: usize) {
         assert!(
             self.raw.release_within(n, MAX_PERMITS),
             "Semaphore::release_n({n}) would overflow the permit count"

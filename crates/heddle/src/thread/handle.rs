@@ -51,7 +51,9 @@ impl<T> JoinHandle<T> {
     /// let err = bad.join().unwrap_err();
     /// assert_eq!(err.to_string(), "thread 'worker-1' panicked: boom");
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T, JoinError> {
+        self.schedule_point("join");
         self.refuse_self_join();
         self.meta.wait_for(FINISHED, None);
         self.take()
@@ -83,7 +85,9 @@ impl<T> JoinHandle<T> {
     /// release.send(()).unwrap();
     /// assert_eq!(handle.join_timeout(Duration::from_secs(60)).unwrap(), 7);
     /// ```
+    #[track_caller]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, JoinTimeoutError<T>> {
+        self.schedule_point("join_timeout");
         self.refuse_self_join();
         if self.meta.wait_for(FINISHED, deadline_after(timeout)) {
             self.take().map_err(JoinTimeoutError::Panicked)
@@ -178,6 +182,15 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    #[track_caller]
+    fn schedule_point(&self, what: &'static str) {
+        crate::check::op(
+            what,
+            crate::wait::Object::new("Thread", Arc::as_ptr(&self.meta), None),
+            std::panic::Location::caller(),
+        );
+    }
+
     fn refuse_self_join(&self) {
         assert!(
             !self.meta.is_current(),
@@ -230,7 +243,10 @@ pub struct JoinError {
 
 impl JoinError {
     pub(super) fn new(thread_name: &str, payload: Box<dyn Any + Send + 'static>) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        let message = if let Some(report) = payload.downcast_ref::<crate::deadlock::DeadlockReport>()
+        {
+            report.to_string()
+        } else if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = payload.downcast_ref::<String>() {
             s.clone()

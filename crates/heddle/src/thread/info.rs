@@ -274,6 +274,9 @@ thread_local! {
 /// assert_eq!(name, "parser");
 /// ```
 pub fn current() -> ThreadInfo {
+    if crate::check::active() {
+        return checked_current();
+    }
     CURRENT
         .try_with(|c| c.get_or_init(identify).clone())
         // Called from a thread-local destructor after ours ran: answer without caching.
@@ -282,12 +285,43 @@ pub fn current() -> ThreadInfo {
 
 /// The calling thread's info if it already has one; never creates a dummy.
 pub(super) fn peek_current() -> Option<ThreadInfo> {
+    if crate::check::active() {
+        return Some(checked_current());
+    }
     CURRENT.try_with(|c| c.get().cloned()).ok().flatten()
 }
 
 /// Install a heddle thread's own info before its closure runs.
 pub(super) fn set_current(info: ThreadInfo) {
+    if crate::check::active() {
+        CHECKED.with(|m| m.borrow_mut().insert(local::thread_id(), info));
+        return;
+    }
     let _ = CURRENT.try_with(|c| c.set(info));
+}
+
+thread_local! {
+    /// Checked threads share their OS thread: their infos are keyed by heddle id. The
+    /// checker's root thread (the test closure) is its run's "MainThread".
+    static CHECKED: std::cell::RefCell<std::collections::HashMap<u64, ThreadInfo>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn checked_current() -> ThreadInfo {
+    let id = local::thread_id();
+    CHECKED.with(|m| {
+        m.borrow_mut()
+            .entry(id)
+            .or_insert_with(|| ThreadInfo {
+                meta: Arc::new(Meta::running("MainThread".into(), false, Kind::Main, id, 0)),
+            })
+            .clone()
+    })
+}
+
+/// Forget the infos of a finished checked run.
+pub(crate) fn clear_checked() {
+    CHECKED.with(|m| m.borrow_mut().clear());
 }
 
 /// Make the info of a thread heddle did not start.

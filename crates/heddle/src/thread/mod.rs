@@ -66,6 +66,7 @@ use std::sync::Arc;
 
 pub use handle::{JoinError, JoinHandle, JoinTimeoutError};
 pub use info::{current, main_thread, ThreadInfo};
+pub(crate) use info::clear_checked;
 pub use registry::{active_count, enumerate, main, wait_non_daemon, wait_non_daemon_timeout};
 
 use handle::Packet;
@@ -183,7 +184,9 @@ where
     /// let fine = Thread::new(|| ()).try_start().unwrap();
     /// fine.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn try_start(self) -> io::Result<JoinHandle<T>> {
+        let at = std::panic::Location::caller();
         let Thread {
             f,
             name,
@@ -197,6 +200,9 @@ where
         let os_name = name.split('\0').next().unwrap_or_default().to_owned();
         let meta = Arc::new(Meta::starting(name, daemon));
         let packet: Arc<Packet<T>> = Arc::new(Packet::new(None));
+        if crate::check::active() {
+            return Ok(start_checked(meta, packet, f, at));
+        }
 
         // Registered before the spawn so that `enumerate` lists the thread and
         // `heddle::main` counts it as soon as `start` returns, even if it has not run.
@@ -238,6 +244,43 @@ fn creator_is_daemon() -> bool {
 }
 
 /// The body of every heddle thread.
+/// Under the checker a thread is a coroutine of the checker's scheduler: no OS thread,
+/// not in the process-wide registry; its start is a schedule point of its creator.
+fn start_checked<F, T>(
+    meta: Arc<Meta>,
+    packet: Arc<Packet<T>>,
+    f: F,
+    at: &'static std::panic::Location<'static>,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::check::point(crate::check::Op {
+        what: "spawn",
+        object: None,
+        at,
+    });
+    let (thread_meta, thread_packet) = (Arc::clone(&meta), Arc::clone(&packet));
+    let name = meta.name.to_string();
+    crate::check::spawn(
+        name,
+        at,
+        Box::new(move || {
+            thread_meta.mark_running();
+            info::set_current(ThreadInfo {
+                meta: Arc::clone(&thread_meta),
+            });
+            let result = panic::catch_unwind(AssertUnwindSafe(f))
+                .map_err(|payload| JoinError::new(&thread_meta.name, payload));
+            *thread_packet.lock() = Some(result);
+            drop(thread_packet);
+            thread_meta.mark_finished();
+        }),
+    );
+    JoinHandle { meta, packet }
+}
+
 fn run<F, T>(key: u64, meta: Arc<Meta>, packet: Arc<Packet<T>>, f: F)
 where
     F: FnOnce() -> T,

@@ -41,5 +41,41 @@ pub(crate) fn thread_id() -> u64 {
 fn assign_id() -> u64 {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     ID.with(|c| c.set(id));
+    #[cfg(not(loom))]
+    LIVE_GUARD.with(|_| {});
     id
+}
+
+/// Stand in for another thread: the checker runs every checked thread on one OS
+/// thread and switches the id with the coroutine.
+pub(crate) fn set_thread_id(id: u64) {
+    ID.with(|c| c.set(id));
+}
+
+/// Threads alive that have a heddle id: a cheap lower bound of the process's thread
+/// count, so the all-asleep detector reads `/proc` only when it could matter.
+static LIVE: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(not(loom))]
+struct LiveGuard;
+
+#[cfg(not(loom))]
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static LIVE_GUARD: LiveGuard = {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        LiveGuard
+    };
+}
+
+/// How many threads with a heddle id are alive.
+#[allow(dead_code)]
+pub(crate) fn live_threads() -> u64 {
+    LIVE.load(Ordering::Relaxed)
 }

@@ -21,6 +21,8 @@
 //! `loom_tests` (and the models beside `RawLock` and `RawSemaphore`) check the protocol.
 
 pub(crate) mod local;
+mod object;
+pub(crate) mod observe;
 pub(crate) mod parker;
 mod queue;
 mod spin;
@@ -32,10 +34,21 @@ pub(crate) mod loom_tests;
 use std::time::{Duration, Instant};
 
 pub(crate) use queue::{AsyncWaiter, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
+pub(crate) use object::{short, Object, WaitFor};
 pub(crate) use spin::SpinWait;
 
 /// The deadline `timeout` from now; `None` (wait forever) if it is too far to represent.
 #[inline]
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
+    now().checked_add(timeout)
+}
+
+/// Now: the checker's virtual clock inside a checked run, else the real one.
+#[inline]
+pub(crate) fn now() -> Instant {
+    #[cfg(not(loom))]
+    if crate::check::active() {
+        return crate::check::now();
+    }
+    Instant::now()
 }

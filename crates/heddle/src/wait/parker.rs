@@ -9,8 +9,11 @@
 //! the OS park's own spurious returns are absorbed by re-checking the word.
 
 use std::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::Weak;
 use std::time::Instant;
 
+use super::object::WaitFor;
 use super::sys::{self, AtomicU32, Ordering, Thread};
 
 const EMPTY: u32 = 0;
@@ -21,16 +24,69 @@ const NOTIFIED: u32 = 1;
 pub(crate) struct Parker {
     state: AtomicU32,
     thread: Thread,
+    /// The thread's heddle id and name, for deadlock reports.
+    #[cfg(not(loom))]
+    id: u64,
+    #[cfg(not(loom))]
+    name: Box<str>,
+    /// What the thread waits for while it is in an untimed wait (all-asleep reports).
+    #[cfg(not(loom))]
+    waiting: parking_lot::Mutex<Option<WaitFor>>,
 }
 
 sys::thread_local! {
-    static PARKER: Arc<Parker> = Arc::new(Parker {
-        state: AtomicU32::new(NOTIFIED),
-        thread: sys::current(),
-    });
+    static PARKER: Arc<Parker> = Parker::register();
 }
 
+/// Every thread's parker, for the all-asleep report ("who waits on what").
+#[cfg(not(loom))]
+static PARKERS: parking_lot::Mutex<Vec<Weak<Parker>>> = parking_lot::const_mutex(Vec::new());
+
 impl Parker {
+    #[cfg(not(loom))]
+    fn register() -> Arc<Parker> {
+        let parker = Arc::new(Parker {
+            state: AtomicU32::new(NOTIFIED),
+            thread: sys::current(),
+            id: super::local::thread_id(),
+            name: crate::thread::current().name().into(),
+            waiting: parking_lot::const_mutex(None),
+        });
+        let mut all = PARKERS.lock();
+        all.retain(|p| p.strong_count() > 0);
+        all.push(Arc::downgrade(&parker));
+        parker
+    }
+
+    #[cfg(loom)]
+    fn register() -> Arc<Parker> {
+        Arc::new(Parker {
+            state: AtomicU32::new(NOTIFIED),
+            thread: sys::current(),
+        })
+    }
+
+    /// Record (or clear) what this thread waits for in an untimed wait.
+    #[cfg(not(loom))]
+    pub(crate) fn set_waiting(&self, what: Option<WaitFor>) {
+        *self.waiting.lock() = what;
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn set_waiting(&self, _what: Option<WaitFor>) {}
+
+    /// `(id, name, what it waits for)` of every thread in an untimed wait right now.
+    #[cfg(not(loom))]
+    pub(crate) fn sleepers() -> Vec<(u64, String, Option<WaitFor>)> {
+        PARKERS
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|p| !p.is_notified())
+            .map(|p| (p.id, p.name.to_string(), *p.waiting.lock()))
+            .collect()
+    }
+
     /// The calling thread's parker.
     pub(crate) fn current() -> Arc<Parker> {
         PARKER.with(Arc::clone)

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::object::WaitFor;
+use super::observe;
 use super::parker::Parker;
 use super::sys::{self, AtomicUsize, Mutex, Ordering};
 
@@ -41,8 +43,12 @@ pub(crate) enum WaitResult {
 /// What sleeps in an entry.
 #[derive(Debug)]
 enum Target {
-    Thread(Arc<Parker>, Arc<AtomicUsize>),
+    /// An OS thread; `counted` if it is an untimed wait the all-asleep detector counts.
+    Thread(Arc<Parker>, Arc<AtomicUsize>, bool),
     Task(Arc<TaskSlot>),
+    /// A thread under the checker: woken by making its coroutine runnable.
+    #[cfg(not(loom))]
+    Checked(u64, Arc<AtomicUsize>),
 }
 
 /// An async waiter's side of an entry: the waker to call and the delivered token.
@@ -145,17 +151,52 @@ impl WaitQueue {
         deadline: Option<Instant>,
         timed_out: impl FnOnce(bool),
     ) -> WaitResult {
+        self.wait_on(None, tag, validate, before_sleep, deadline, timed_out)
+    }
+
+    /// [`wait`](Self::wait), saying what the thread waits for: the checker's traces and
+    /// the deadlock detector's reports name it.
+    ///
+    /// An untimed wait is counted by the all-asleep detector; if this thread is the
+    /// last to block, the detector reports it (and, with the default action, this call
+    /// panics after taking its entry back, so the primitive must be consistent when a
+    /// wait unwinds).
+    pub(crate) fn wait_on(
+        &self,
+        what: Option<&WaitFor>,
+        tag: u64,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce(bool),
+    ) -> WaitResult {
+        #[cfg(not(loom))]
+        if crate::check::active() {
+            return self.wait_checked(tag, validate, before_sleep, deadline, timed_out);
+        }
         let parker = Parker::current();
         let token = TOKEN.with(Arc::clone);
+        let counted = deadline.is_none() && cfg!(not(loom));
         let ticket = {
             let mut waiters = self.waiters.lock();
             if !validate() {
                 return WaitResult::Invalid;
             }
             parker.prepare();
-            waiters.push(tag, Target::Thread(parker.clone(), token.clone()))
+            if counted {
+                parker.set_waiting(what.copied());
+                observe::blocked(1);
+            }
+            waiters.push(tag, Target::Thread(parker.clone(), token.clone(), counted))
         };
         before_sleep();
+        #[cfg(not(loom))]
+        if counted {
+            if let Some(report) = crate::deadlock::all_asleep() {
+                self.give_up(ticket, report, &parker, timed_out);
+                return self.rewait(&parker, &token);
+            }
+        }
         if parker.park_until(deadline) {
             return WaitResult::Notified(token.load(Ordering::Relaxed));
         }
@@ -168,8 +209,72 @@ impl WaitQueue {
                 return WaitResult::TimedOut;
             }
         }
+        self.rewait(&parker, &token)
+    }
+
+    /// Wait for a notification that is certainly coming (our entry is gone).
+    fn rewait(&self, parker: &Parker, token: &AtomicUsize) -> WaitResult {
         parker.park_until(None);
         WaitResult::Notified(token.load(Ordering::Relaxed))
+    }
+
+    /// Every thread is asleep: act on the report. With a panicking action, withdraw
+    /// first (unless a notification beat us to it, in which case it was no deadlock);
+    /// other actions keep waiting.
+    #[cfg(not(loom))]
+    #[cold]
+    fn give_up(
+        &self,
+        ticket: u64,
+        report: crate::deadlock::DeadlockReport,
+        parker: &Parker,
+        timed_out: impl FnOnce(bool),
+    ) {
+        if !crate::deadlock::action_unwinds() {
+            crate::deadlock::act(report);
+            return;
+        }
+        {
+            let mut waiters = self.waiters.lock();
+            if !waiters.remove(ticket) {
+                return;
+            }
+            observe::blocked(-1);
+            parker.set_waiting(None);
+            timed_out(waiters.entries.is_empty());
+        }
+        crate::deadlock::act(report);
+    }
+
+    /// The checker's backend: enqueue as usual, then let the scheduler run others until
+    /// a notifier makes this thread runnable or virtual time fires its deadline.
+    #[cfg(not(loom))]
+    fn wait_checked(
+        &self,
+        tag: u64,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+        deadline: Option<Instant>,
+        timed_out: impl FnOnce(bool),
+    ) -> WaitResult {
+        let slot = Arc::new(AtomicUsize::new(0));
+        let ticket = {
+            let mut waiters = self.waiters.lock();
+            if !validate() {
+                return WaitResult::Invalid;
+            }
+            let id = super::local::thread_id();
+            waiters.push(tag, Target::Checked(id, slot.clone()))
+        };
+        before_sleep();
+        if crate::check::block(deadline) {
+            let mut waiters = self.waiters.lock();
+            if waiters.remove(ticket) {
+                timed_out(waiters.entries.is_empty());
+                return WaitResult::TimedOut;
+            }
+        }
+        WaitResult::Notified(slot.load(Ordering::Relaxed))
     }
 
     /// Wake waiters from the front, in FIFO order.
@@ -297,14 +402,26 @@ impl WaitQueue {
 
 fn record(target: &Target, token: usize) {
     match target {
-        Target::Thread(_, slot) => slot.store(token, Ordering::Relaxed),
+        Target::Thread(parker, slot, counted) => {
+            slot.store(token, Ordering::Relaxed);
+            if *counted {
+                // No longer asleep from the detector's point of view, even before it
+                // runs: it has a wake-up coming.
+                parker.set_waiting(None);
+                observe::blocked(-1);
+            }
+        }
         Target::Task(task) => task.delivered.store(token + 1, Ordering::Release),
+        #[cfg(not(loom))]
+        Target::Checked(_, slot) => slot.store(token, Ordering::Relaxed),
     }
 }
 
 fn deliver(target: Target, _token: usize) {
     match target {
-        Target::Thread(parker, _) => parker.unpark(),
+        Target::Thread(parker, _, _) => parker.unpark(),
+        #[cfg(not(loom))]
+        Target::Checked(id, _) => crate::check::unblock(id),
         Target::Task(task) => {
             let waker = task.waker.lock().clone();
             waker.wake();

@@ -1,0 +1,528 @@
+//! One execution under the checker: the deterministic scheduler and its hooks.
+//!
+//! Every heddle thread started inside a checked execution is a stackful coroutine
+//! (corosensei) on the checker's OS thread, so exactly one runs at a time and a context
+//! switch costs a few nanoseconds. A thread runs until its next *schedule point* (every
+//! heddle operation calls [`point`] first), then yields to the scheduler, which asks the
+//! strategy who runs next and records the step. Blocking is cooperative: the seam puts a
+//! checked waiter in its queue as usual and calls [`block`]; a notifier calls
+//! [`unblock`]. Time is virtual: when nobody can run, the earliest timed wait times out.
+//!
+//! The calling thread's heddle id carries the [`CHECKED`] bit while a coroutine runs,
+//! which is how the primitives' fast paths know, for the price of the id load they do
+//! anyway (or one thread-local load), that they are under the checker.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::hash::{Hash, Hasher};
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use super::strategy::{Point, Strategy};
+use crate::wait::local;
+pub(crate) use crate::wait::{short, Object};
+
+/// Bit set in the heddle id of every checked thread.
+pub(crate) const CHECKED: u64 = 1 << 60;
+
+/// Stack size of a checked thread: virtual memory, committed only as touched.
+const STACK_SIZE: usize = 1 << 20;
+
+/// What a thread is about to do at a schedule point.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op {
+    pub(crate) what: &'static str,
+    pub(crate) object: Option<Object>,
+    pub(crate) at: &'static Location<'static>,
+}
+
+/// One line of a trace.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub(crate) thread: usize,
+    pub(crate) op: Op,
+    /// Whether choosing this thread switched away from one that could have continued.
+    pub(crate) preempted: bool,
+    /// Virtual time, if it advanced to fire a timeout before this step.
+    pub(crate) timeout_fired: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Runnable,
+    Blocked { deadline: Option<Duration> },
+    Finished,
+}
+
+type Coro = Coroutine<(), (), (), DefaultStack>;
+
+struct Task {
+    name: String,
+    state: State,
+    coroutine: Option<Coro>,
+    yielder: *const Yielder<(), ()>,
+    pending: Op,
+    /// A notification that arrived before the thread blocked.
+    wake_pending: bool,
+    timed_out: bool,
+}
+
+/// Why an execution failed.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    Panic {
+        thread: String,
+        message: String,
+        at: Option<String>,
+    },
+    Deadlock {
+        blocked: Vec<(String, Op)>,
+        cycle: Vec<CycleLink>,
+    },
+    StepBudget(usize),
+    LeftRunning(Vec<String>),
+    Diverged(String),
+}
+
+/// "thread holds lock (taken at) and waits for lock held by …"
+#[derive(Debug, Clone)]
+pub(crate) struct CycleLink {
+    pub(crate) thread: String,
+    pub(crate) waits_for: Object,
+    pub(crate) waits_at: &'static Location<'static>,
+    pub(crate) held_by: String,
+    pub(crate) taken_at: &'static Location<'static>,
+}
+
+/// What one execution produced.
+pub(crate) struct Outcome {
+    pub(crate) trace: Vec<Step>,
+    pub(crate) names: Vec<String>,
+    pub(crate) choices: Vec<usize>,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) fingerprint: u64,
+}
+
+impl Outcome {
+    pub(crate) fn preemptions(&self) -> usize {
+        self.trace.iter().filter(|s| s.preempted).count()
+    }
+}
+
+struct Exec {
+    tasks: Vec<Task>,
+    current: Option<usize>,
+    trace: Vec<Step>,
+    choices: Vec<usize>,
+    elapsed: Duration,
+    epoch: Instant,
+    failure: Option<Failure>,
+    /// Locks held right now: (address, holder, where taken).
+    holds: Vec<(usize, usize, &'static Location<'static>)>,
+    max_steps: usize,
+    pending_timeout: Option<Duration>,
+}
+
+thread_local! {
+    static EXEC: Cell<*const RefCell<Exec>> = const { Cell::new(std::ptr::null()) };
+    static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with the current execution, if this OS thread is running one.
+fn with_exec<R>(f: impl FnOnce(&mut Exec) -> R) -> Option<R> {
+    let ptr = EXEC.with(Cell::get);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: EXEC points at the `RefCell<Exec>` owned by `run_execution`'s frame,
+    // which outlives every coroutine of the execution and clears the pointer before it
+    // returns; only this OS thread reads it. Borrows are never held across a switch.
+    let cell = unsafe { &*ptr };
+    Some(f(&mut cell.borrow_mut()))
+}
+
+/// Whether the calling thread is a checked thread.
+#[inline]
+pub(crate) fn active() -> bool {
+    local::thread_id() & CHECKED != 0
+}
+
+fn task_index(id: u64) -> usize {
+    (id & !CHECKED) as usize - 1
+}
+
+fn suspend_current() {
+    let yielder = with_exec(|e| e.tasks[e.current.expect("a task runs")].yielder)
+        .expect("suspend outside an execution");
+    // SAFETY: the yielder lives on the running coroutine's own stack, which is the
+    // stack we are executing on right now, so it is valid for this call.
+    unsafe { (*yielder).suspend(()) };
+}
+
+/// A schedule point: record what the current thread is about to do, and let the
+/// scheduler decide who runs next.
+#[cold]
+#[inline(never)]
+pub(crate) fn point(op: Op) {
+    let ok = with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        e.tasks[cur].pending = op;
+    });
+    if ok.is_some() {
+        suspend_current();
+    }
+}
+
+/// Block the current thread until [`unblock`] or, if `deadline` is set, until virtual
+/// time reaches it. Returns `true` if it timed out.
+pub(crate) fn block(deadline: Option<Instant>) -> bool {
+    let must_sleep = with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        let deadline = deadline.map(|d| d.saturating_duration_since(e.epoch));
+        let task = &mut e.tasks[cur];
+        task.timed_out = false;
+        if std::mem::take(&mut task.wake_pending) {
+            return false;
+        }
+        task.state = State::Blocked { deadline };
+        true
+    })
+    .expect("block outside an execution");
+    if must_sleep {
+        suspend_current();
+    }
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        std::mem::take(&mut e.tasks[cur].timed_out)
+    })
+    .unwrap_or(false)
+}
+
+/// Make a blocked checked thread runnable (it was notified).
+pub(crate) fn unblock(id: u64) {
+    with_exec(|e| {
+        let task = &mut e.tasks[task_index(id)];
+        match task.state {
+            State::Blocked { .. } => task.state = State::Runnable,
+            State::Runnable => task.wake_pending = true,
+            State::Finished => {}
+        }
+    });
+}
+
+/// Virtual now.
+pub(crate) fn now() -> Instant {
+    with_exec(|e| e.epoch + e.elapsed).unwrap_or_else(Instant::now)
+}
+
+/// The current checked thread acquired the lock at `addr`.
+pub(crate) fn acquired(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        let at = e.tasks[cur].pending.at;
+        e.holds.push((addr, cur, at));
+    });
+}
+
+/// The current checked thread released the lock at `addr`.
+pub(crate) fn released(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        if let Some(i) = e.holds.iter().rposition(|&(a, t, _)| a == addr && t == cur) {
+            e.holds.remove(i);
+        }
+    });
+}
+
+/// Start a checked thread running `body`; returns its heddle id.
+pub(crate) fn spawn(
+    name: String,
+    at: &'static Location<'static>,
+    body: Box<dyn FnOnce()>,
+) -> u64 {
+    with_exec(|e| e.spawn(name, at, body)).expect("spawn outside an execution")
+}
+
+impl Exec {
+    fn spawn(
+        &mut self,
+        name: String,
+        at: &'static Location<'static>,
+        body: Box<dyn FnOnce()>,
+    ) -> u64 {
+        let index = self.tasks.len();
+        let stack = STACKS
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| DefaultStack::new(STACK_SIZE).expect("allocate a checker stack"));
+        let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+            with_exec(|e| e.tasks[index].yielder = yielder as *const _);
+            // A panic is recorded by the hook; catching it here ends only this thread.
+            let _ = panic::catch_unwind(AssertUnwindSafe(body));
+        });
+        self.tasks.push(Task {
+            name,
+            state: State::Runnable,
+            coroutine: Some(coroutine),
+            yielder: std::ptr::null(),
+            pending: Op {
+                what: "start",
+                object: None,
+                at,
+            },
+            wake_pending: false,
+            timed_out: false,
+        });
+        CHECKED | (index as u64 + 1)
+    }
+
+    fn runnable(&self) -> Vec<usize> {
+        (0..self.tasks.len())
+            .filter(|&i| self.tasks[i].state == State::Runnable)
+            .collect()
+    }
+
+    /// Nobody can run: fire the earliest timeout, or report what is stuck.
+    fn stalled(&mut self) -> bool {
+        let earliest = (0..self.tasks.len())
+            .filter_map(|i| match self.tasks[i].state {
+                State::Blocked { deadline: Some(d) } => Some((d, i)),
+                _ => None,
+            })
+            .min();
+        if let Some((deadline, i)) = earliest {
+            self.elapsed = self.elapsed.max(deadline);
+            self.pending_timeout = Some(self.elapsed);
+            let task = &mut self.tasks[i];
+            task.state = State::Runnable;
+            task.timed_out = true;
+            return true;
+        }
+        let blocked: Vec<(String, Op)> = self
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.state, State::Blocked { .. }))
+            .map(|t| (t.name.clone(), t.pending))
+            .collect();
+        if !blocked.is_empty() && self.failure.is_none() {
+            let cycle = self.find_cycle();
+            self.failure = Some(Failure::Deadlock { blocked, cycle });
+        }
+        false
+    }
+
+    /// Follow "waits for lock → held by thread → waits for …" from each blocked thread.
+    fn find_cycle(&self) -> Vec<CycleLink> {
+        let waits = |t: usize| -> Option<(Object, usize, &'static Location<'static>)> {
+            let task = &self.tasks[t];
+            if !matches!(task.state, State::Blocked { deadline: None }) {
+                return None;
+            }
+            let object = task.pending.object?;
+            let &(_, holder, _) = self.holds.iter().find(|h| h.0 == object.addr)?;
+            Some((object, holder, task.pending.at))
+        };
+        for start in 0..self.tasks.len() {
+            let mut path = vec![start];
+            let mut t = start;
+            while let Some((_, holder, _)) = waits(t) {
+                if holder == start {
+                    return path
+                        .iter()
+                        .map(|&t| {
+                            let (object, holder, waits_at) = waits(t).expect("on the path");
+                            let taken_at = self
+                                .holds
+                                .iter()
+                                .find(|h| h.0 == object.addr)
+                                .map(|h| h.2)
+                                .expect("held");
+                            CycleLink {
+                                thread: self.tasks[t].name.clone(),
+                                waits_for: object,
+                                waits_at,
+                                held_by: self.tasks[holder].name.clone(),
+                                taken_at,
+                            }
+                        })
+                        .collect();
+                }
+                if path.contains(&holder) {
+                    break;
+                }
+                path.push(holder);
+                t = holder;
+            }
+        }
+        Vec::new()
+    }
+}
+
+static HOOK: Once = Once::new();
+
+/// Route panics of checked threads into the execution's failure instead of stderr.
+fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let recorded = with_exec(|e| {
+                if e.failure.is_none() {
+                    let thread = e
+                        .current
+                        .map_or_else(|| "scheduler".to_string(), |c| e.tasks[c].name.clone());
+                    e.failure = Some(Failure::Panic {
+                        thread,
+                        message: payload_message(info.payload()),
+                        at: info.location().map(|l| l.to_string()),
+                    });
+                }
+            });
+            if recorded.is_none() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(report) = payload.downcast_ref::<crate::deadlock::DeadlockReport>() {
+        report.to_string()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}
+
+/// Run `f` once under `strategy`.
+#[track_caller]
+pub(crate) fn run_execution(
+    f: &Arc<dyn Fn() + Send + Sync>,
+    strategy: &mut dyn Strategy,
+    max_steps: usize,
+) -> Outcome {
+    install_panic_hook();
+    assert!(
+        EXEC.with(Cell::get).is_null(),
+        "a checker run cannot be nested inside another checker run"
+    );
+    let cell = RefCell::new(Exec {
+        tasks: Vec::new(),
+        current: None,
+        trace: Vec::new(),
+        choices: Vec::new(),
+        elapsed: Duration::ZERO,
+        epoch: Instant::now(),
+        failure: None,
+        holds: Vec::new(),
+        max_steps,
+        pending_timeout: None,
+    });
+    EXEC.with(|e| e.set(&cell));
+    let saved_id = local::thread_id();
+    let main = Arc::clone(f);
+    cell.borrow_mut()
+        .spawn("MainThread".to_string(), Location::caller(), Box::new(move || main()));
+
+    let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
+    let mut last: Option<usize> = None;
+    loop {
+        let (runnable, step) = {
+            let mut e = cell.borrow_mut();
+            if e.failure.is_some() {
+                break;
+            }
+            if e.tasks[0].state == State::Finished {
+                let left: Vec<String> = e
+                    .tasks
+                    .iter()
+                    .filter(|t| t.state != State::Finished)
+                    .map(|t| t.name.clone())
+                    .collect();
+                if !left.is_empty() {
+                    e.failure = Some(Failure::LeftRunning(left));
+                }
+                break;
+            }
+            let mut runnable = e.runnable();
+            if runnable.is_empty() {
+                if !e.stalled() {
+                    break;
+                }
+                runnable = e.runnable();
+            }
+            if e.trace.len() >= e.max_steps {
+                e.failure = Some(Failure::StepBudget(e.max_steps));
+                break;
+            }
+            (runnable, e.trace.len())
+        };
+        let current = last.filter(|c| runnable.contains(c));
+        let chosen = match strategy.choose(&Point {
+            runnable: &runnable,
+            current,
+            step,
+        }) {
+            Ok(t) => t,
+            Err(message) => {
+                cell.borrow_mut().failure = Some(Failure::Diverged(message));
+                break;
+            }
+        };
+        let mut coroutine = {
+            let mut e = cell.borrow_mut();
+            let op = e.tasks[chosen].pending;
+            (chosen, op.what, op.at as *const Location<'static>).hash(&mut fingerprint);
+            let timeout_fired = e.pending_timeout.take();
+            e.trace.push(Step {
+                thread: chosen,
+                op,
+                preempted: current.is_some_and(|c| c != chosen),
+                timeout_fired,
+            });
+            e.choices.push(chosen);
+            e.current = Some(chosen);
+            e.tasks[chosen].coroutine.take().expect("runnable task has a coroutine")
+        };
+        last = Some(chosen);
+        local::set_thread_id(CHECKED | (chosen as u64 + 1));
+        let result = coroutine.resume(());
+        local::set_thread_id(saved_id);
+        let mut e = cell.borrow_mut();
+        match result {
+            CoroutineResult::Yield(()) => e.tasks[chosen].coroutine = Some(coroutine),
+            CoroutineResult::Return(()) => {
+                e.tasks[chosen].state = State::Finished;
+                let stack = coroutine.into_stack();
+                STACKS.with(|s| s.borrow_mut().push(stack));
+            }
+        }
+        e.current = None;
+    }
+    EXEC.with(|e| e.set(std::ptr::null()));
+    crate::thread::clear_checked();
+    let exec = cell.into_inner();
+    let steps = exec.trace.len();
+    strategy.end(steps);
+    let mut names = Vec::with_capacity(exec.tasks.len());
+    for task in exec.tasks {
+        names.push(task.name);
+        if let Some(coroutine) = task.coroutine {
+            // An unfinished thread (after a failure): unwinding its stack would run its
+            // destructors outside the execution, so its memory is leaked instead.
+            std::mem::forget(coroutine);
+        }
+    }
+    Outcome {
+        trace: exec.trace,
+        names,
+        choices: exec.choices,
+        failure: exec.failure,
+        fingerprint: fingerprint.finish(),
+    }
+}

@@ -1,0 +1,279 @@
+//! How the scheduler picks the next thread at each schedule point.
+//!
+//! * [`Random`]: uniform among the runnable threads at every point.
+//! * [`Pct`]: Probabilistic Concurrency Testing (Burckhardt et al., ASPLOS 2010): random
+//!   distinct priorities, always run the highest-priority runnable thread, and at `d - 1`
+//!   random steps lower the running thread's priority. A bug of depth `d` is found with
+//!   probability at least `1 / (n * k^(d-1))` per execution (n threads, k steps).
+//! * [`Dfs`]: systematic, stateless depth-first exploration of every schedule with at
+//!   most `bound` preemptions (switching away from a thread that could have continued).
+//! * [`Replay`]: follow a recorded list of choices exactly.
+//!
+//! Choices are recorded as thread indices (spawn order within the execution), which is
+//! what a replay token stores.
+
+use super::rng::Rng;
+
+/// What the scheduler knows at a schedule point.
+pub(crate) struct Point<'a> {
+    /// Runnable threads, in index order.
+    pub(crate) runnable: &'a [usize],
+    /// The thread that ran last, if it is still runnable.
+    pub(crate) current: Option<usize>,
+    /// Step number within the execution.
+    pub(crate) step: usize,
+}
+
+/// A scheduling policy, driven by the explorer.
+pub(crate) trait Strategy {
+    /// Start an execution; `false` when there is nothing left to explore.
+    fn begin(&mut self) -> bool;
+    /// Pick one of `point.runnable`; `Err` with a message if the strategy cannot (a
+    /// replay that diverged).
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String>;
+    /// The execution ended after `steps` steps.
+    fn end(&mut self, steps: usize);
+}
+
+/// Uniformly random choices.
+pub(crate) struct Random {
+    rng: Rng,
+}
+
+impl Random {
+    pub(crate) fn new(seed: u64) -> Self {
+        Random { rng: Rng::new(seed) }
+    }
+}
+
+impl Strategy for Random {
+    fn begin(&mut self) -> bool {
+        true
+    }
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        Ok(point.runnable[self.rng.below(point.runnable.len())])
+    }
+    fn end(&mut self, _steps: usize) {}
+}
+
+/// Probabilistic Concurrency Testing with bug depth `depth`.
+pub(crate) struct Pct {
+    rng: Rng,
+    depth: usize,
+    /// Estimate of an execution's length, learned from the longest one seen.
+    expected_steps: usize,
+    priorities: Vec<usize>,
+    change_points: Vec<usize>,
+    next_low: usize,
+}
+
+impl Pct {
+    pub(crate) fn new(seed: u64, depth: usize) -> Self {
+        Pct {
+            rng: Rng::new(seed),
+            depth: depth.max(1),
+            expected_steps: 16,
+            priorities: Vec::new(),
+            change_points: Vec::new(),
+            next_low: 0,
+        }
+    }
+
+    fn priority(&mut self, thread: usize) -> usize {
+        while self.priorities.len() <= thread {
+            // New threads get a random high priority: above every lowered one (which
+            // are < depth), distinct by construction (random key, index tie-break).
+            let p = self.depth + self.rng.below(1 << 20) * 64 + self.priorities.len() % 64;
+            self.priorities.push(p);
+        }
+        self.priorities[thread]
+    }
+}
+
+impl Strategy for Pct {
+    fn begin(&mut self) -> bool {
+        self.priorities.clear();
+        self.change_points.clear();
+        for _ in 1..self.depth {
+            let at = 1 + self.rng.below(self.expected_steps.max(1));
+            self.change_points.push(at);
+        }
+        self.next_low = self.depth - 1;
+        true
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        if self.change_points.contains(&point.step) {
+            if let Some(current) = point.current {
+                self.priority(current);
+                self.next_low = self.next_low.saturating_sub(1);
+                self.priorities[current] = self.next_low;
+            }
+        }
+        let mut best = point.runnable[0];
+        let mut best_priority = self.priority(best);
+        for &t in &point.runnable[1..] {
+            let p = self.priority(t);
+            if p > best_priority {
+                best = t;
+                best_priority = p;
+            }
+        }
+        Ok(best)
+    }
+
+    fn end(&mut self, steps: usize) {
+        self.expected_steps = self.expected_steps.max(steps);
+    }
+}
+
+/// One decision of a depth-first exploration.
+struct Frame {
+    options: Vec<usize>,
+    index: usize,
+    /// Preemptions spent before this decision.
+    spent: usize,
+    /// The thread whose continuation costs no preemption here, if any.
+    current: Option<usize>,
+}
+
+impl Frame {
+    fn cost(&self, choice: usize) -> usize {
+        match self.current {
+            Some(c) if c != choice => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// Bounded depth-first exploration.
+pub(crate) struct Dfs {
+    bound: usize,
+    stack: Vec<Frame>,
+    depth: usize,
+    started: bool,
+    exhausted: bool,
+}
+
+impl Dfs {
+    pub(crate) fn new(bound: usize) -> Self {
+        Dfs {
+            bound,
+            stack: Vec::new(),
+            depth: 0,
+            started: false,
+            exhausted: false,
+        }
+    }
+
+    /// Move to the next unexplored schedule; `false` when there is none.
+    fn advance(&mut self) -> bool {
+        while let Some(frame) = self.stack.last_mut() {
+            while frame.index + 1 < frame.options.len() {
+                frame.index += 1;
+                let choice = frame.options[frame.index];
+                if frame.spent + frame.cost(choice) <= self.bound {
+                    return true;
+                }
+            }
+            self.stack.pop();
+        }
+        false
+    }
+}
+
+impl Strategy for Dfs {
+    fn begin(&mut self) -> bool {
+        if self.exhausted {
+            return false;
+        }
+        if self.started && !self.advance() {
+            self.exhausted = true;
+            return false;
+        }
+        self.started = true;
+        self.depth = 0;
+        true
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        let depth = self.depth;
+        self.depth += 1;
+        if let Some(frame) = self.stack.get(depth) {
+            let choice = frame.options[frame.index];
+            if !point.runnable.contains(&choice) {
+                return Err(format!(
+                    "the program is not deterministic: at step {} thread #{choice} was \
+                     runnable in an earlier execution with the same schedule, and is not now",
+                    point.step
+                ));
+            }
+            return Ok(choice);
+        }
+        // A new decision: the non-preempting choice first, then the others in order.
+        let mut options = Vec::with_capacity(point.runnable.len());
+        if let Some(c) = point.current {
+            options.push(c);
+        }
+        options.extend(point.runnable.iter().copied().filter(|&t| Some(t) != point.current));
+        let spent = self.stack.last().map_or(0, |f| f.spent + f.cost(f.options[f.index]));
+        self.stack.push(Frame {
+            options,
+            index: 0,
+            spent,
+            current: point.current,
+        });
+        Ok(self.stack[depth].options[0])
+    }
+
+    fn end(&mut self, steps: usize) {
+        // Frames past the steps actually taken belong to a longer, earlier execution.
+        self.stack.truncate(steps.min(self.stack.len()));
+    }
+}
+
+/// Follow a recorded schedule; past its end, continue the current thread (or the
+/// first runnable one), which adds no preemption.
+pub(crate) struct Replay {
+    choices: Vec<usize>,
+    /// Fail on divergence (a replay token) or fall back to the default (shrinking).
+    strict: bool,
+}
+
+impl Replay {
+    pub(crate) fn new(choices: Vec<usize>, strict: bool) -> Self {
+        Replay { choices, strict }
+    }
+}
+
+impl Strategy for Replay {
+    fn begin(&mut self) -> bool {
+        true
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        let fallback = point.current.unwrap_or(point.runnable[0]);
+        match self.choices.get(point.step) {
+            Some(&t) if point.runnable.contains(&t) => Ok(t),
+            None if self.strict => Err(format!(
+                "replay diverged at step {}: the recorded schedule ended, but threads {:?} \
+                 can still run. Something the checker does not control changed the \
+                 execution: real time, randomness, I/O, a std thread or lock, or a \
+                 different test closure",
+                point.step + 1,
+                point.runnable
+            )),
+            Some(&t) if self.strict => Err(format!(
+                "replay diverged at step {}: the schedule runs thread #{t} there, but it is \
+                 not runnable (runnable: {:?}). Something the checker does not control \
+                 changed the execution: real time, randomness, I/O, a std thread or lock, \
+                 or a different test closure",
+                point.step + 1,
+                point.runnable
+            )),
+            _ => Ok(fallback),
+        }
+    }
+
+    fn end(&mut self, _steps: usize) {}
+}

@@ -1,0 +1,61 @@
+//! All-asleep detection for waits with no owner to follow.
+//!
+//! The seam counts threads in untimed waits that no notifier has taken off their
+//! queue. When that count reaches the number of threads in the process, nothing can
+//! ever wake any of them: every thread is one of the sleepers. A thread heddle does not
+//! see (a std thread, an async runtime's worker, a thread in a system call) is in the
+//! process's count but not in heddle's, so the detector stays quiet whenever something
+//! outside could still act. Timed waiters are not counted: they will wake.
+
+use std::fmt::Write as _;
+
+use super::report::{DeadlockKind, DeadlockReport};
+use crate::wait::{local, observe, parker::Parker};
+
+/// Called by a thread that just entered an untimed wait: is everyone asleep now?
+pub(crate) fn all_asleep() -> Option<DeadlockReport> {
+    let blocked = observe::blocked_count();
+    // Cheap gate first: fewer sleepers than threads known to heddle cannot be all.
+    if (blocked as u64) < local::live_threads() {
+        return None;
+    }
+    let threads = os_thread_count()?;
+    if blocked < threads {
+        return None;
+    }
+    let sleepers: Vec<_> = Parker::sleepers()
+        .into_iter()
+        .filter_map(|(id, name, what)| what.map(|w| (id, name, w)))
+        .collect();
+    // Re-check: a notification between the two reads means someone is awake.
+    if observe::blocked_count() < threads || sleepers.len() < threads {
+        return None;
+    }
+    let mut text = format!(
+        "heddle: DEADLOCK: all {threads} threads are blocked with no timeout, so none can \
+         wake another:\n"
+    );
+    for (id, name, what) in &sleepers {
+        let _ = writeln!(text, "  '{name}' (ident {id}) waits: {what}");
+    }
+    text.push_str(
+        "  fix: make sure whatever each waits for (a notify, a release, a put, a set) is \
+         still going to happen, or give the wait a timeout\n",
+    );
+    Some(DeadlockReport::new(DeadlockKind::AllAsleep, text))
+}
+
+/// Threads in this process (Linux: field 20 of /proc/self/stat).
+#[cfg(target_os = "linux")]
+fn os_thread_count() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// Elsewhere heddle cannot tell whether an unseen thread exists: never report.
+#[cfg(not(target_os = "linux"))]
+fn os_thread_count() -> Option<usize> {
+    None
+}

@@ -1,0 +1,72 @@
+//! Deadlock reports: what was found, in words a person can act on.
+
+use std::fmt;
+
+/// Which detector produced a [`DeadlockReport`].
+///
+/// ```
+/// use heddle::deadlock::DeadlockKind;
+/// assert_ne!(DeadlockKind::LockCycle, DeadlockKind::PotentialLockOrder);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeadlockKind {
+    /// Threads wait for locks in a cycle: a real deadlock, just closed.
+    LockCycle,
+    /// Every thread is blocked in heddle with no timeout.
+    AllAsleep,
+    /// Lock-order mode: two lock classes were taken in both orders. No thread is
+    /// blocked (yet): this is a deadlock waiting for an unlucky schedule.
+    PotentialLockOrder,
+}
+
+/// A deadlock (or potential deadlock) report. It is also the panic payload with
+/// [`Action::Panic`](super::Action::Panic), so `catch_unwind` can inspect it.
+///
+/// ```
+/// use heddle::deadlock::{DeadlockKind, DeadlockReport};
+/// fn describe(r: &DeadlockReport) -> String {
+///     format!("{:?}: {}", r.kind(), r)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeadlockReport {
+    kind: DeadlockKind,
+    text: String,
+}
+
+impl DeadlockReport {
+    pub(crate) fn new(kind: DeadlockKind, text: String) -> Self {
+        DeadlockReport { kind, text }
+    }
+
+    /// Which detector found it.
+    ///
+    /// ```
+    /// # fn f(r: &heddle::deadlock::DeadlockReport) {
+    /// println!("{:?}", r.kind());
+    /// # }
+    /// ```
+    pub fn kind(&self) -> DeadlockKind {
+        self.kind
+    }
+
+    /// The full text (the same as `Display`).
+    ///
+    /// ```
+    /// # fn f(r: &heddle::deadlock::DeadlockReport) {
+    /// assert_eq!(r.text(), r.to_string());
+    /// # }
+    /// ```
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for DeadlockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for DeadlockReport {}

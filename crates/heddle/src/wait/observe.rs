@@ -1,0 +1,81 @@
+//! The one flag the fast paths read to know whether anything is watching.
+//!
+//! Lock-order checking and the checker both need every acquisition to take an
+//! instrumented path; everything else must not pay for them. So the fast paths read one
+//! global byte (a relaxed load, shared read-only in every core's cache) and branch.
+//! `UNINIT` makes the very first acquisition of the process take the instrumented path
+//! once, to read `HEDDLE_LOCK_ORDER` from the environment.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+const LOCK_ORDER: u8 = 1;
+const CHECKING: u8 = 2;
+const UNINIT: u8 = 4;
+
+static FLAGS: AtomicU8 = AtomicU8::new(UNINIT);
+static CHECKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any acquisition must take the instrumented path.
+#[inline(always)]
+pub(crate) fn instrumented() -> bool {
+    FLAGS.load(Ordering::Relaxed) != 0
+}
+
+#[cold]
+fn init() {
+    if FLAGS.load(Ordering::Relaxed) & UNINIT != 0 {
+        let from_env = std::env::var_os("HEDDLE_LOCK_ORDER").is_some_and(|v| v == "1");
+        if from_env {
+            FLAGS.fetch_or(LOCK_ORDER, Ordering::Relaxed);
+        }
+        FLAGS.fetch_and(!UNINIT, Ordering::Relaxed);
+    }
+}
+
+/// Whether lock-order checking is on (reads the environment the first time).
+pub(crate) fn lock_order() -> bool {
+    init();
+    FLAGS.load(Ordering::Relaxed) & LOCK_ORDER != 0
+}
+
+pub(crate) fn set_lock_order(on: bool) {
+    init();
+    if on {
+        FLAGS.fetch_or(LOCK_ORDER, Ordering::Relaxed);
+    } else {
+        FLAGS.fetch_and(!LOCK_ORDER, Ordering::Relaxed);
+    }
+}
+
+/// An exploration started: acquisitions everywhere take the instrumented path (where
+/// threads that are not checked find nothing to do and carry on).
+pub(crate) fn checker_started() {
+    init();
+    if CHECKERS.fetch_add(1, Ordering::Relaxed) == 0 {
+        FLAGS.fetch_or(CHECKING, Ordering::Relaxed);
+    }
+}
+
+pub(crate) fn checker_finished() {
+    if CHECKERS.fetch_sub(1, Ordering::Relaxed) == 1 {
+        FLAGS.fetch_and(!CHECKING, Ordering::Relaxed);
+    }
+}
+
+/// Threads in an untimed seam wait that no notifier has taken off their queue yet.
+static BLOCKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Adjust the count of blocked threads (+1 on enqueue, -1 when notified or withdrawn).
+#[inline]
+pub(crate) fn blocked(delta: isize) {
+    if delta > 0 {
+        BLOCKED.fetch_add(delta.unsigned_abs(), Ordering::SeqCst);
+    } else {
+        BLOCKED.fetch_sub(delta.unsigned_abs(), Ordering::SeqCst);
+    }
+}
+
+/// How many threads are blocked with no timeout and no wake-up coming.
+pub(crate) fn blocked_count() -> usize {
+    BLOCKED.load(Ordering::SeqCst)
+}
