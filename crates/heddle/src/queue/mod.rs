@@ -112,7 +112,7 @@ mod util;
 mod zero;
 
 use std::fmt;
-use std::panic;
+use std::panic::{self, Location};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,12 +131,12 @@ use side::Side;
 use util::CachePadded;
 use zero::Zero;
 
-use crate::wait::{deadline_after, SpinWait, WaitResult};
+use crate::wait::{deadline_after, Object, SpinWait, WaitFor, WaitResult};
 
 /// Whether `deadline` is still ahead (always, without one).
 #[inline]
 fn before(deadline: Option<Instant>) -> bool {
-    deadline.map_or(true, |d| Instant::now() < d)
+    deadline.map_or(true, |d| crate::wait::now() < d)
 }
 
 /// The storage behind a queue.
@@ -160,11 +160,33 @@ struct Shared<T> {
     done: AtomicU64,
     /// 0 open, 1 shut down, 2 shut down immediately.
     shutdown: AtomicU8,
+    /// Where the queue was created (traces and deadlock reports name it so).
+    site: &'static Location<'static>,
 }
 
 impl<T> Shared<T> {
-    fn new(core: Core<T>) -> Self {
+    fn object(&self) -> Object {
+        Object::new("Queue", self, Some(self.site))
+    }
+
+    /// A schedule point under the checker.
+    #[inline]
+    fn op(&self, what: &'static str, at: &'static Location<'static>) {
+        crate::check::op(what, self.object(), at);
+    }
+
+    /// What a thread blocked in this queue waits for (deadlock reports).
+    fn waiting(&self, what: &'static str) -> WaitFor {
+        WaitFor {
+            what,
+            object: self.object(),
+            at: self.site,
+        }
+    }
+
+    fn new(core: Core<T>, site: &'static Location<'static>) -> Self {
         Shared {
+            site,
             core,
             getters: CachePadded(Side::new()),
             putters: CachePadded(Side::new()),
@@ -248,7 +270,8 @@ impl<T> Shared<T> {
             if spin.spin() {
                 continue;
             }
-            if self.putters.wait(0, || self.put_blocked(), || {}, deadline) == WaitResult::TimedOut
+            if self.putters.wait(Some(&self.waiting("put")), 0, || self.put_blocked(), || {}, deadline)
+                == WaitResult::TimedOut
             {
                 // Room may have appeared just as the deadline passed: one last try.
                 return self.try_put(item).map_err(|e| match e {
@@ -277,7 +300,8 @@ impl<T> Shared<T> {
             if spin.spin() {
                 continue;
             }
-            if self.getters.wait(0, || self.get_blocked(), || {}, deadline) == WaitResult::TimedOut
+            if self.getters.wait(Some(&self.waiting("get")), 0, || self.get_blocked(), || {}, deadline)
+                == WaitResult::TimedOut
             {
                 return self.try_get().map_err(|e| match e {
                     TryGetError::Empty => GetTimeoutError::Timeout,
@@ -361,7 +385,7 @@ impl<T> Shared<T> {
             }
             let result = self
                 .joiners
-                .wait(0, || self.unfinished() != 0, || {}, deadline);
+                .wait(Some(&self.waiting("join")), 0, || self.unfinished() != 0, || {}, deadline);
             if result == WaitResult::TimedOut {
                 return self.unfinished() == 0;
             }
@@ -465,9 +489,10 @@ impl<T> Default for Queue<T> {
 }
 
 impl<T> Queue<T> {
+    #[track_caller]
     fn with_core(core: Core<T>) -> Self {
         Queue {
-            shared: Arc::new(Shared::new(core)),
+            shared: Arc::new(Shared::new(core, Location::caller())),
         }
     }
 
@@ -482,6 +507,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.qsize(), 1000);
     /// assert_eq!(q.get(), Ok(0));
     /// ```
+    #[track_caller]
     pub fn unbounded() -> Self {
         Queue::with_core(Core::List(List::new()))
     }
@@ -510,6 +536,7 @@ impl<T> Queue<T> {
     /// assert_eq!(handshake.get(), Ok("hello"));
     /// t.join().unwrap().unwrap();
     /// ```
+    #[track_caller]
     pub fn bounded(capacity: usize) -> Self {
         if capacity == 0 {
             Queue::with_core(Core::Zero(Zero::new()))
@@ -531,6 +558,7 @@ impl<T> Queue<T> {
     /// assert_eq!(stack.get(), Ok(3));
     /// assert_eq!(stack.get(), Ok(2));
     /// ```
+    #[track_caller]
     pub fn lifo(capacity: Option<usize>) -> Self {
         match capacity {
             Some(0) => Queue::bounded(0),
@@ -559,6 +587,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get(), Ok((1, "read")));
     /// assert_eq!(q.get(), Ok((2, "write")));
     /// ```
+    #[track_caller]
     pub fn priority(capacity: Option<usize>) -> Self
     where
         T: Ord,
@@ -582,7 +611,9 @@ impl<T> Queue<T> {
     /// assert_eq!(q.put(2).unwrap_err().into_inner(), 2);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.shared.op("put", Location::caller());
         match self.shared.try_put(item) {
             Ok(()) => Ok(()),
             Err(TryPutError::ShutDown(item)) => Err(PutError(item)),
@@ -603,7 +634,9 @@ impl<T> Queue<T> {
     /// assert_eq!(q.try_put(2), Err(TryPutError::Full(2)));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        self.shared.op("try_put", Location::caller());
         self.shared.try_put(item)
     }
 
@@ -620,7 +653,9 @@ impl<T> Queue<T> {
     ///     Err(PutTimeoutError::Timeout('b'))
     /// );
     /// ```
+    #[track_caller]
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        self.shared.op("put_timeout", Location::caller());
         match self.shared.try_put(item) {
             Ok(()) => Ok(()),
             Err(TryPutError::ShutDown(item)) => Err(PutTimeoutError::ShutDown(item)),
@@ -639,7 +674,9 @@ impl<T> Queue<T> {
     /// assert!(q.get().is_err()); // ...then fails
     /// ```
     #[inline]
+    #[track_caller]
     pub fn get(&self) -> Result<T, GetError> {
+        self.shared.op("get", Location::caller());
         match self.shared.try_get() {
             Ok(item) => Ok(item),
             Err(TryGetError::ShutDown) => Err(GetError),
@@ -658,7 +695,9 @@ impl<T> Queue<T> {
     /// assert_eq!(q.try_get(), Ok(9));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn try_get(&self) -> Result<T, TryGetError> {
+        self.shared.op("try_get", Location::caller());
         self.shared.try_get()
     }
 
@@ -670,7 +709,9 @@ impl<T> Queue<T> {
     /// let q = Queue::<u8>::unbounded();
     /// assert_eq!(q.get_timeout(Duration::from_millis(5)), Err(GetTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.shared.op("get_timeout", Location::caller());
         match self.shared.try_get() {
             Ok(item) => Ok(item),
             Err(TryGetError::ShutDown) => Err(GetTimeoutError::ShutDown),
@@ -744,7 +785,9 @@ impl<T> Queue<T> {
     /// assert!(q.task_done().is_ok());
     /// q.join(); // returns at once: nothing unfinished
     /// ```
+    #[track_caller]
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.shared.op("task_done", Location::caller());
         self.shared.task_done()
     }
 
@@ -783,7 +826,9 @@ impl<T> Queue<T> {
     /// q.shutdown(false);
     /// worker.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn join(&self) {
+        self.shared.op("join", Location::caller());
         self.shared.join_until(None);
     }
 
@@ -796,7 +841,9 @@ impl<T> Queue<T> {
     /// q.put(1).unwrap();
     /// assert!(!q.join_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.shared.op("join_timeout", Location::caller());
         self.shared.join_until(deadline_after(timeout))
     }
 
@@ -819,7 +866,9 @@ impl<T> Queue<T> {
     /// assert!(q.is_shutdown());
     /// q.join(); // the discarded items count as done
     /// ```
+    #[track_caller]
     pub fn shutdown(&self, immediate: bool) -> Vec<T> {
+        self.shared.op("shutdown", Location::caller());
         self.shared.shutdown(immediate)
     }
 

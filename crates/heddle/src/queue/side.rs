@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::wait::{AsyncWaiter, WaitQueue, WaitResult};
+use crate::wait::{AsyncWaiter, WaitFor, WaitQueue, WaitResult};
 
 /// Bit 0 of the state: someone may sleep in the wait queue.
 const SLEEPERS: usize = 1;
@@ -118,12 +118,14 @@ impl Side {
     /// `SLEEPERS` is set) says the caller can make progress.
     pub(super) fn wait(
         &self,
+        what: Option<&WaitFor>,
         tag: u64,
         blocked: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
         deadline: Option<Instant>,
     ) -> WaitResult {
-        self.queue.wait(
+        self.queue.wait_on(
+            what,
             tag,
             || {
                 self.state.fetch_or(SLEEPERS, SeqCst);

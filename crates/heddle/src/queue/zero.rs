@@ -223,6 +223,7 @@ impl<T> Zero<T> {
             // a getter arriving now can pull at once).
             let mut packet = Packet::new(slot.take());
             let result = putters.wait(
+                None,
                 packet.tag(),
                 || !self.is_shut(),
                 || {
@@ -259,6 +260,7 @@ impl<T> Zero<T> {
             }
             let mut packet = Packet::new(None);
             let result = getters.wait(
+                None,
                 packet.tag(),
                 || !putters.has_sleepers() && !self.is_shut(),
                 || {

@@ -19,8 +19,11 @@
 //!   is held again on return.
 //! * **Notify without the lock**: allowed (unlike Python, which raises), and safe; hold
 //!   the lock while changing the state the waiters check, or they may miss the change.
-//! * **One lock per condition**: using one `Condition` with guards of two different
-//!   locks panics with a message naming both creation sites.
+//! * **One lock per condition**: waiting on one `Condition` with a guard of a lock
+//!   other than the one it was first used with panics with a message naming both
+//!   creation sites. Locks are told apart by address while threads wait, and by
+//!   creation site always, so a lock and its condition may move together between
+//!   waits (two locks created at one line, used one after the other, are not caught).
 //! * **Panics**: nothing poisons; a panic in a `wait_while` predicate propagates with the
 //!   lock held by the guard, which releases it as it unwinds.
 
@@ -58,8 +61,11 @@ use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
 /// ```
 pub struct Condition {
     queue: WaitQueue,
-    /// The lock this condition is used with, fixed by the first wait.
+    /// The lock waiters are using right now (null when nobody waits).
     bound: AtomicPtr<RawLock>,
+    /// Creation site of the lock of the first wait: a lock may move between waits (its
+    /// address changes), but it cannot be created anew.
+    lock_site: AtomicPtr<Location<'static>>,
     site: &'static Location<'static>,
 }
 
@@ -103,6 +109,7 @@ impl Condition {
         Condition {
             queue: WaitQueue::new(),
             bound: AtomicPtr::new(ptr::null_mut()),
+            lock_site: AtomicPtr::new(ptr::null_mut()),
             site: Location::caller(),
         }
     }
@@ -212,7 +219,7 @@ impl Condition {
     #[track_caller]
     pub fn notify_one(&self) -> bool {
         crate::check::op("notify_one", self.object(), Location::caller());
-        self.queue.notify_one(|_, _| {}) == 1
+        self.queue.notify_one(|_, more| self.unbind_if(!more)) == 1
     }
 
     /// Wake up to `n` waiters (Python's `notify(n)`); returns how many were woken.
@@ -224,7 +231,7 @@ impl Condition {
     #[track_caller]
     pub fn notify(&self, n: usize) -> usize {
         crate::check::op("notify", self.object(), Location::caller());
-        self.queue.notify_n(n, |_, _| {})
+        self.queue.notify_n(n, |_, more| self.unbind_if(!more))
     }
 
     /// Wake every waiter; returns how many were woken.
@@ -236,7 +243,7 @@ impl Condition {
     #[track_caller]
     pub fn notify_all(&self) -> usize {
         crate::check::op("notify_all", self.object(), Location::caller());
-        self.queue.notify_all(|_, _| {})
+        self.queue.notify_all(|_, more| self.unbind_if(!more))
     }
 
     fn object(&self) -> Object {
@@ -251,44 +258,79 @@ impl Condition {
         at: &'static Location<'static>,
     ) -> bool {
         let raw = guard.lock_ref().raw();
-        self.bind(raw);
         let what = WaitFor {
             what: "wait",
             object: self.object(),
             at,
         };
         crate::check::op("wait", what.object, at);
+        let wanted = raw as *const RawLock as *mut RawLock;
+        let mut other = None;
+        // Bind to the lock under the queue lock, for as long as anyone waits (so a
+        // Lock and Condition may move together between waits, as parking_lot allows).
+        let site = raw.site() as *const Location<'static> as *mut Location<'static>;
+        let validate = || {
+            let first_site = match self.lock_site.compare_exchange(
+                ptr::null_mut(),
+                site,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => site,
+                Err(s) => s,
+            };
+            match self.bound.load(Ordering::Relaxed) {
+                p if (p.is_null() || p == wanted) && first_site == site => {
+                    self.bound.store(wanted, Ordering::Relaxed);
+                    true
+                }
+                _ => {
+                    // SAFETY: sites are `&'static Location`s.
+                    other = Some(unsafe { &*first_site });
+                    false
+                }
+            }
+        };
         // The guard's lock is released in the seam once we are queued, and must be held
         // again when we return, even if the wait unwinds (a deadlock report): the
         // caller's guard will release it.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.queue
-                .wait_on(Some(&what), 0, || true, || raw.unlock(), deadline, |_| {})
+            self.queue.wait_on(
+                Some(&what),
+                0,
+                validate,
+                || raw.unlock(),
+                deadline,
+                |is_empty| self.unbind_if(is_empty),
+            )
         }));
-        raw.lock_until(None);
         match result {
-            Ok(result) => result != WaitResult::TimedOut,
-            Err(payload) => panic::resume_unwind(payload),
+            Ok(WaitResult::Invalid) => {
+                let site = other.unwrap_or(raw.site());
+                panic!(
+                    "Condition (created at {}) was used with two different Locks \
+                     (created at {} and at {}). A Condition protects the state of one \
+                     Lock: create one Condition per Lock",
+                    self.site,
+                    site,
+                    raw.site()
+                );
+            }
+            Ok(result) => {
+                raw.lock_until(None);
+                result != WaitResult::TimedOut
+            }
+            Err(payload) => {
+                raw.lock_until(None);
+                panic::resume_unwind(payload)
+            }
         }
     }
 
-    fn bind(&self, raw: &RawLock) {
-        let wanted = raw as *const RawLock as *mut RawLock;
-        match self.bound.compare_exchange(
-            ptr::null_mut(),
-            wanted,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => {}
-            Err(bound) if bound == wanted => {}
-            Err(_) => panic!(
-                "Condition (created at {}) was used with two different Locks; \
-                 this wait's Lock was created at {}. A Condition protects the state of \
-                 one Lock: create one Condition per Lock",
-                self.site,
-                raw.site()
-            ),
+    /// The last waiter left: forget the lock (runs under the queue lock).
+    fn unbind_if(&self, is_empty: bool) {
+        if is_empty {
+            self.bound.store(ptr::null_mut(), Ordering::Relaxed);
         }
     }
 }
