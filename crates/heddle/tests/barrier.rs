@@ -361,6 +361,47 @@ fn action_may_use_the_barrier_itself() {
 }
 
 #[test]
+fn action_aborting_its_own_barrier_panics_with_a_message() {
+    // Re-entering the barrier's lock from the action (abort, reset, wait) would
+    // self-deadlock; it panics instead, which breaks the barrier like any action panic.
+    let cell: Arc<OnceLock<Arc<Barrier>>> = Arc::default();
+    let b = {
+        let cell = Arc::clone(&cell);
+        Arc::new(Barrier::new(2).with_action(move || {
+            cell.get().expect("set before the first wait").abort();
+        }))
+    };
+    cell.set(Arc::clone(&b)).ok().unwrap();
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..2 {
+        let (b, tx) = (Arc::clone(&b), tx.clone());
+        // Detached: a regression to a self-deadlock fails (after LONG) instead of hanging.
+        thread::spawn(move || {
+            let r = panic::catch_unwind(AssertUnwindSafe(|| b.wait()));
+            let _ = tx.send(r.map_err(|p| {
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            }));
+        });
+    }
+    let outcomes: Vec<_> = (0..2)
+        .map(|_| rx.recv_timeout(LONG).expect("the action deadlocked"))
+        .collect();
+    let msgs: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert_eq!(msgs.len(), 1, "{outcomes:?}");
+    assert!(msgs[0].contains("own action"), "{}", msgs[0]);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Ok(Err(BarrierError::Broken)))),
+        "{outcomes:?}"
+    );
+    assert!(b.is_broken());
+}
+
+#[test]
 fn broken_error_display_says_what_to_do() {
     let broken = BarrierError::Broken.to_string();
     assert!(

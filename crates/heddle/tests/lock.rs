@@ -327,6 +327,8 @@ fn mutual_exclusion_stress_mixed_try_and_timeout() {
                 g.1 = false;
                 done += 1;
                 taken.fetch_add(1, Ordering::Relaxed);
+            } else {
+                thread::yield_now(); // let the holder run (matters on a single core)
             }
         }
     });
