@@ -138,9 +138,9 @@ impl fmt::Display for BarrierError {
                 "the barrier is broken (aborted, reset, timed out or its action panicked); \
                  call reset() before using it again",
             ),
-            BarrierError::TimedOut => f.write_str(
-                "timed out waiting at the barrier, which is now broken for every party",
-            ),
+            BarrierError::TimedOut => {
+                f.write_str("timed out waiting at the barrier, which is now broken for every party")
+            }
         }
     }
 }
@@ -228,7 +228,10 @@ impl Barrier {
     /// ```
     #[track_caller]
     pub fn wait(&self) -> Result<BarrierWaitResult, BarrierError> {
-        self.wait_until(self.default_timeout.and_then(deadline_after), Location::caller())
+        self.wait_until(
+            self.default_timeout.and_then(deadline_after),
+            Location::caller(),
+        )
     }
 
     /// Wait for the other parties for at most `timeout`.
@@ -332,8 +335,14 @@ impl Barrier {
         // Enqueue while holding the state lock, release it only once visible in the
         // queue: the last arrival (which needs the lock) cannot miss us.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.waiters
-                .wait_on(Some(&what), 0, || true, move || drop(state), deadline, |_| {})
+            self.waiters.wait_on(
+                Some(&what),
+                0,
+                || true,
+                move || drop(state),
+                deadline,
+                |_| {},
+            )
         }));
         let result = match result {
             Ok(result) => result,

@@ -111,9 +111,7 @@ impl BoundedSemaphore {
     #[track_caller]
     pub fn try_acquire(&self) -> Option<BoundedPermit<'_>> {
         self.op("try_acquire", Location::caller());
-        self.raw
-            .try_acquire()
-            .then(|| BoundedPermit { sem: self })
+        self.raw.try_acquire().then(|| BoundedPermit { sem: self })
     }
 
     /// Like [`acquire`](Self::acquire), but give up after `timeout`.

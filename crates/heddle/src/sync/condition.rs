@@ -294,12 +294,13 @@ impl Condition {
         // The guard's lock is released in the seam once we are queued, and must be held
         // again when we return, even if the wait unwinds (a deadlock report): the
         // caller's guard will release it.
+        let mut tracked = false;
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             self.queue.wait_on(
                 Some(&what),
                 0,
                 validate,
-                || raw.unlock(),
+                || tracked = raw.unlock_for_wait(),
                 deadline,
                 |is_empty| self.unbind_if(is_empty),
             )
@@ -317,11 +318,11 @@ impl Condition {
                 );
             }
             Ok(result) => {
-                raw.lock_until(None);
+                raw.relock_after_wait(tracked);
                 result != WaitResult::TimedOut
             }
             Err(payload) => {
-                raw.lock_until(None);
+                raw.relock_after_wait(tracked);
                 panic::resume_unwind(payload)
             }
         }

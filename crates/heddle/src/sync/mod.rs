@@ -48,11 +48,11 @@ pub use event::{Event, EventWait};
 #[cfg(not(loom))]
 pub use lock::{Lock, LockGuard};
 #[cfg(not(loom))]
+pub(crate) use raw_lock::{RawLock, RawLockRef};
+#[cfg(not(loom))]
 pub use rlock::{RLock, RLockError, RLockGuard};
 #[cfg(not(loom))]
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard, RwPolicy};
 #[cfg(not(loom))]
 pub use semaphore::{Acquire, Semaphore, SemaphorePermit};
-#[cfg(not(loom))]
-pub(crate) use raw_lock::{RawLock, RawLockRef};
 // (helpers: add your `pub use` line here)

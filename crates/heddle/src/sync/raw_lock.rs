@@ -22,7 +22,11 @@ use crate::wait::{observe, Object};
 
 const LOCKED: u64 = 1;
 const PARKED: u64 = 2;
-const OWNER_SHIFT: u32 = 2;
+/// Set by an instrumented acquisition (checker, lock-order mode): its release must run
+/// the matching hooks. Being in the word, it sends that release to the slow path, so
+/// the plain unlock never reads a global flag.
+const TRACKED: u64 = 4;
+const OWNER_SHIFT: u32 = 3;
 
 /// A word-sized lock that records its owner.
 #[derive(Debug)]
@@ -96,12 +100,40 @@ impl RawLock {
     /// Take the lock for a user-facing call at `at`: the fast path, or the instrumented
     /// one when the checker or lock-order mode is watching.
     #[inline]
-    pub(crate) fn acquire(&self, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
+    pub(crate) fn acquire(
+        &self,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        self.acquire_as(local::thread_id(), at, deadline)
+    }
+
+    /// [`acquire`](Self::acquire) for a caller that already read its thread id.
+    #[inline]
+    pub(crate) fn acquire_as(
+        &self,
+        me: u64,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
         #[cfg(not(loom))]
         if observe::instrumented() {
             return self.acquire_instrumented(at, deadline, false);
         }
-        self.lock_at(at, deadline)
+        let word = me << OWNER_SHIFT | LOCKED;
+        if self
+            .state
+            .compare_exchange_weak(0, word, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.set_taken_at(at);
+            return true;
+        }
+        let taken = self.lock_slow(word, at, deadline);
+        if taken {
+            self.set_taken_at(at);
+        }
+        taken
     }
 
     /// `try_lock` for a user-facing call at `at`.
@@ -114,15 +146,30 @@ impl RawLock {
         self.try_lock_at(at)
     }
 
-    /// Release for a user-facing guard.
+    /// Release for a user-facing guard (an instrumented acquisition's hooks run in
+    /// the slow path, found through the `TRACKED` bit).
     #[inline]
     pub(crate) fn release(&self) {
-        #[cfg(not(loom))]
-        if observe::instrumented() {
-            self.release_instrumented();
-            return;
+        self.unlock();
+    }
+
+    /// Release around a condition wait: the hold is logically kept, so no hooks run.
+    /// Returns what [`relock_after_wait`](Self::relock_after_wait) needs.
+    pub(crate) fn unlock_for_wait(&self) -> bool {
+        let tracked = self.state.load(Ordering::Relaxed) & TRACKED != 0;
+        if tracked {
+            self.state.fetch_and(!TRACKED, Ordering::Relaxed);
         }
         self.unlock();
+        tracked
+    }
+
+    /// Take the lock back after a condition wait.
+    pub(crate) fn relock_after_wait(&self, tracked: bool) {
+        self.lock_until(None);
+        if tracked {
+            self.state.fetch_or(TRACKED, Ordering::Relaxed);
+        }
     }
 
     #[cfg(not(loom))]
@@ -153,13 +200,14 @@ impl RawLock {
         } else {
             self.lock_at(at, deadline)
         };
-        if taken {
+        if taken && (order || checked) {
             if order {
                 crate::deadlock::on_acquired(object, at);
             }
             if checked {
                 crate::check::acquired(object.addr);
             }
+            self.state.fetch_or(TRACKED, Ordering::Relaxed);
         }
         taken
     }
@@ -167,7 +215,7 @@ impl RawLock {
     #[cfg(not(loom))]
     #[cold]
     #[inline(never)]
-    fn release_instrumented(&self) {
+    fn release_hooks(&self) {
         let object = self.object();
         if crate::check::active() {
             crate::check::point(crate::check::Op {
@@ -178,7 +226,6 @@ impl RawLock {
             crate::check::released(object.addr);
         }
         crate::deadlock::on_release(object.addr);
-        self.unlock();
     }
 
     #[inline]
@@ -245,7 +292,12 @@ impl RawLock {
     }
 
     #[cold]
-    fn lock_slow(&self, me: u64, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
+    fn lock_slow(
+        &self,
+        me: u64,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
         let mut spin = SpinWait::new();
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -318,6 +370,19 @@ impl RawLock {
 
     #[cold]
     fn unlock_slow(&self) {
+        #[cfg(not(loom))]
+        if self.state.load(Ordering::Relaxed) & TRACKED != 0 {
+            self.release_hooks();
+            self.state.fetch_and(!TRACKED, Ordering::Relaxed);
+            let me = local::thread_id() << OWNER_SHIFT | LOCKED;
+            if self
+                .state
+                .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
         // We hold LOCKED, so nobody else changes the word until we store below; storing
         // under the queue lock means no waiter can enqueue on a stale PARKED bit.
         self.queue.notify_one(|_, have_more| {

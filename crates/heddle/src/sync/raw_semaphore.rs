@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::wait::sys::{AtomicUsize, Ordering};
-use crate::wait::{AsyncWaiter, SpinWait, WaitQueue, WaitResult, WaitFor};
+use crate::wait::{AsyncWaiter, SpinWait, WaitFor, WaitQueue, WaitResult};
 
 /// Bit 0: someone waits in the queue. Bits 1..: available permits.
 const WAITERS: usize = 1;

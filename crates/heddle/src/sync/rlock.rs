@@ -116,8 +116,11 @@ impl<T: ?Sized> RLock<T> {
     #[inline]
     #[track_caller]
     pub fn lock(&self) -> RLockGuard<'_, T> {
-        if !self.reenter() {
-            self.raw.acquire(Location::caller(), None);
+        let me = local::thread_id();
+        if self.raw.owner() == me {
+            self.deepen();
+        } else {
+            self.raw.acquire_as(me, Location::caller(), None);
             self.depth.set(1);
         }
         RLockGuard::new(self)
@@ -154,10 +157,12 @@ impl<T: ?Sized> RLock<T> {
         if self.reenter() {
             return Some(RLockGuard::new(self));
         }
-        self.raw.acquire(Location::caller(), deadline_after(timeout)).then(|| {
-            self.depth.set(1);
-            RLockGuard::new(self)
-        })
+        self.raw
+            .acquire(Location::caller(), deadline_after(timeout))
+            .then(|| {
+                self.depth.set(1);
+                RLockGuard::new(self)
+            })
     }
 
     /// Whether the calling thread holds the lock (Python's `_is_owned()`).
@@ -216,24 +221,39 @@ impl<T: ?Sized> RLock<T> {
         if self.raw.owner() != local::thread_id() {
             return false;
         }
+        self.deepen();
+        true
+    }
+
+    #[inline]
+    fn deepen(&self) {
         let depth = self
             .depth
             .get()
             .checked_add(1)
             .expect("RLock re-entered more than usize::MAX times");
         self.depth.set(depth);
-        true
     }
 
-    fn release_level(&self) -> Result<(), RLockError> {
-        if !self.is_owned_by_current_thread() {
-            return Err(RLockError::NotOwner);
-        }
-        let depth = self.depth.get() - 1;
+    /// Release one level held by a guard (which proves ownership).
+    #[inline]
+    fn release_owned(&self) {
+        let depth = self
+            .depth
+            .get()
+            .checked_sub(1)
+            .expect("RLock guard dropped after its level was released manually: release() only levels taken with acquire()");
         self.depth.set(depth);
         if depth == 0 {
             self.raw.release();
         }
+    }
+
+    fn release_level(&self) -> Result<(), RLockError> {
+        if !self.is_owned_by_current_thread() || self.depth.get() == 0 {
+            return Err(RLockError::NotOwner);
+        }
+        self.release_owned();
         Ok(())
     }
 }
@@ -322,15 +342,9 @@ impl<T: ?Sized> Deref for RLockGuard<'_, T> {
 }
 
 impl<T: ?Sized> Drop for RLockGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        // A guard exists only while its thread holds a level, unless `release` was
-        // called on a level the guard still stood for: report that misuse loudly, but
-        // never turn an unwinding panic into an abort.
-        if let Err(e) = self.lock.release_level() {
-            if !std::thread::panicking() {
-                panic!("RLock guard dropped after its level was released manually: {e}");
-            }
-        }
+        self.lock.release_owned();
     }
 }
 

@@ -22,8 +22,8 @@
 //!   woken for a permit, it passes the wake-up to the next waiter.
 
 use std::fmt;
-use std::panic::Location;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
