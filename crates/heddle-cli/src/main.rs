@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 mod tour;
 
 #[derive(Parser)]
-#[command(name = "heddle", version, about = "Python's concurrency model, rebuilt in Rust")]
+#[command(
+    name = "heddle",
+    version,
+    about = "Python's concurrency model, rebuilt in Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

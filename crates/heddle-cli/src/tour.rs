@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use heddle::check::Checker;
+use heddle::queue::Queue;
 use heddle::sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RwLock, RwPolicy, Semaphore,
 };
@@ -70,6 +72,26 @@ const DEMOS: &[Demo] = &[
         what: "readers and writers share a two-field record",
         run: |s| readers_writers(RwPolicy::PhaseFair, s),
     },
+    Demo {
+        primitive: "Queue (bounded)",
+        what: "3 producers, 3 consumers through a buffer of 8",
+        run: producer_consumer,
+    },
+    Demo {
+        primitive: "Queue (rendezvous)",
+        what: "handshake: put returns only once a get took it",
+        run: handshake,
+    },
+    Demo {
+        primitive: "check::Checker",
+        what: "finds the lost update of load-then-store",
+        run: checker_finds_lost_update,
+    },
+    Demo {
+        primitive: "deadlock detection",
+        what: "an AB-BA lock cycle is reported as it closes",
+        run: deadlock_reported,
+    },
 ];
 
 /// Run every demonstration and print the table; `true` if all passed.
@@ -94,7 +116,16 @@ pub fn run(scale: usize) -> bool {
             ]
         })
         .collect();
-    print_table(&["primitive", "demonstration", "what it showed", "check", "time"], &rows);
+    print_table(
+        &[
+            "primitive",
+            "demonstration",
+            "what it showed",
+            "check",
+            "time",
+        ],
+        &rows,
+    );
     let failed = rows.iter().filter(|r| r[3] != "ok").count();
     println!();
     if failed == 0 {
@@ -285,7 +316,12 @@ fn start_signal(_scale: usize) -> Result<String, String> {
     let started = Arc::new(AtomicUsize::new(0));
     let ran_early = Arc::new(AtomicUsize::new(0));
     let released = Arc::new(AtomicUsize::new(0));
-    let (g, s, e, r) = (go.clone(), Arc::clone(&started), Arc::clone(&ran_early), Arc::clone(&released));
+    let (g, s, e, r) = (
+        go.clone(),
+        Arc::clone(&started),
+        Arc::clone(&ran_early),
+        Arc::clone(&released),
+    );
     let runners = spawn_all_async("runner", 6, move |_| {
         s.fetch_add(1, Ordering::SeqCst);
         if g.is_set() {
@@ -307,11 +343,17 @@ fn start_signal(_scale: usize) -> Result<String, String> {
 fn barrier_phases(scale: usize) -> Result<String, String> {
     const WORKERS: usize = 4;
     let phases = 5 * scale;
-    let arrived: Arc<Vec<AtomicUsize>> = Arc::new((0..phases).map(|_| AtomicUsize::new(0)).collect());
+    let arrived: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..phases).map(|_| AtomicUsize::new(0)).collect());
     let mixed = Arc::new(AtomicUsize::new(0));
     let leaders = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(WORKERS));
-    let (b, a, m, l) = (Arc::clone(&barrier), Arc::clone(&arrived), Arc::clone(&mixed), Arc::clone(&leaders));
+    let (b, a, m, l) = (
+        Arc::clone(&barrier),
+        Arc::clone(&arrived),
+        Arc::clone(&mixed),
+        Arc::clone(&leaders),
+    );
     spawn_all("phase", WORKERS, move |_| {
         for phase in 0..phases {
             a[phase].fetch_add(1, Ordering::SeqCst);
@@ -377,7 +419,9 @@ fn spawn_all_async<T: Send + 'static>(
     (0..n)
         .map(|i| {
             let f = Arc::clone(&f);
-            Thread::new(move || f(i)).name(format!("{prefix}-{i}")).start()
+            Thread::new(move || f(i))
+                .name(format!("{prefix}-{i}"))
+                .start()
         })
         .collect()
 }
@@ -387,4 +431,136 @@ fn join_all<T>(handles: Vec<JoinHandle<T>>) -> Result<Vec<T>, String> {
         .into_iter()
         .map(|h| h.join().map_err(|e| e.to_string()))
         .collect()
+}
+
+fn producer_consumer(scale: usize) -> Result<String, String> {
+    let per_producer = 10_000 * scale;
+    let queue: Queue<usize> = Queue::bounded(8);
+    let q = queue.clone();
+    let producers = spawn_all_async("producer", 3, move |i| {
+        for n in 0..per_producer {
+            q.put(i * per_producer + n).expect("open");
+        }
+    });
+    let q = queue.clone();
+    let consumers = spawn_all_async("consumer", 3, move |_| {
+        let mut sum = 0;
+        while let Ok(n) = q.get() {
+            sum += n;
+            q.task_done().expect("one per get");
+        }
+        sum
+    });
+    join_all(producers)?;
+    // Every item put has been taken and marked done: Python's q.join().
+    queue.join();
+    let remaining = queue.shutdown(false);
+    let total: usize = join_all(consumers)?.iter().sum();
+    let items = 3 * per_producer;
+    let expected = items * (items - 1) / 2;
+    check(
+        total == expected && remaining.is_empty(),
+        format!("{items} items, each received exactly once (sum {total}); join, then shutdown"),
+    )
+}
+
+fn handshake(_scale: usize) -> Result<String, String> {
+    let rounds = 200;
+    let channel: Queue<usize> = Queue::bounded(0);
+    let taken = Arc::new(AtomicUsize::new(0));
+    let (c, t) = (channel.clone(), Arc::clone(&taken));
+    let getter = spawn_all_async("getter", 1, move |_| {
+        for _ in 0..rounds {
+            c.get().expect("open");
+            t.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut held = 0;
+    for n in 0..rounds {
+        channel.put(n).expect("open");
+        // put returned: the getter has taken the item, the queue holds nothing.
+        held += channel.qsize();
+    }
+    join_all(getter)?;
+    check(
+        taken.load(Ordering::SeqCst) == rounds && held == 0,
+        format!("{rounds} hand-offs; after every put, qsize() was {held}"),
+    )
+}
+
+fn checker_finds_lost_update(_scale: usize) -> Result<String, String> {
+    let lost_update = || {
+        let counter = Arc::new(heddle::check::AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = Arc::clone(&counter);
+                Thread::new(move || {
+                    let v = c.load(Ordering::SeqCst);
+                    c.store(v + 1, Ordering::SeqCst);
+                })
+                .start()
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("no panic");
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), 2, "an update was lost");
+    };
+    let report = match Checker::pct(2).iterations(1000).explore(lost_update) {
+        Ok(coverage) => return Err(format!("no failure found ({coverage})")),
+        Err(report) => report,
+    };
+    let replays_fail = (0..10).all(|_| heddle::check::try_replay(report.token(), lost_update).is_err());
+    let fixed = Checker::dfs().explore(|| {
+        let counter = Arc::new(heddle::check::AtomicUsize::new(0));
+        let c = Arc::clone(&counter);
+        let t = Thread::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        })
+        .start();
+        counter.fetch_add(1, Ordering::SeqCst);
+        t.join().expect("no panic");
+        assert_eq!(counter.load(Ordering::SeqCst), 2);
+    });
+    check(
+        replays_fail && fixed.as_ref().is_ok_and(|c| c.is_exhaustive()),
+        format!(
+            "found in execution {} ({} preemptions), its token replays it 10/10; fetch_add: {}",
+            report.execution(),
+            report.preemptions(),
+            fixed.map(|c| c.to_string()).unwrap_or_else(|r| r.message().to_string())
+        ),
+    )
+}
+
+fn deadlock_reported(_scale: usize) -> Result<String, String> {
+    let a = Arc::new(Lock::new("account A"));
+    let b = Arc::new(Lock::new("account B"));
+    let both_hold_one = Arc::new(Barrier::new(2));
+    let transfer = |first: Arc<Lock<&'static str>>, second: Arc<Lock<&'static str>>, meet: Arc<Barrier>| {
+        move |_| {
+            let _x = first.lock();
+            meet.wait().expect("not broken");
+            let _y = second.lock();
+        }
+    };
+    // The report is the panic of the thread that closed the cycle: keep it off stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let t1 = spawn_all_async("teller-1", 1, transfer(Arc::clone(&a), Arc::clone(&b), Arc::clone(&both_hold_one)));
+    let t2 = spawn_all_async("teller-2", 1, transfer(b, a, both_hold_one));
+    let outcomes: Vec<Result<(), String>> = t1
+        .into_iter()
+        .chain(t2)
+        .map(|h| h.join().map_err(|e| e.message().to_string()))
+        .collect();
+    std::panic::set_hook(hook);
+    let reports: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    check(
+        reports.len() == 1 && reports[0].contains("DEADLOCK") && reports[0].contains("teller-"),
+        format!(
+            "{} of 2 tellers got the report (the one that closed the cycle); the other finished",
+            reports.len()
+        ),
+    )
 }
