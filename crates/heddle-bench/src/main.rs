@@ -11,6 +11,8 @@
 //! `--filter` keeps only the cases whose name contains the given text.
 
 mod harness;
+mod check;
+mod deadlock;
 mod locks;
 mod python;
 mod queues;
@@ -37,6 +39,16 @@ const GROUPS: &[Group] = &[
         name: "queues",
         about: "Queue vs crossbeam-channel, flume, std mpsc, Python",
         run: queues::run,
+    },
+    Group {
+        name: "check",
+        about: "the checker vs shuttle and loom: executions/s, executions to first bug",
+        run: check::run,
+    },
+    Group {
+        name: "deadlock",
+        about: "cycle detection, lock-order mode and report latency vs std, parking_lot (deadlock_detection), tracing-mutex",
+        run: deadlock::run,
     },
 ];
 

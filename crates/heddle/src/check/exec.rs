@@ -14,7 +14,6 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
@@ -49,6 +48,8 @@ pub(crate) struct Step {
     pub(crate) preempted: bool,
     /// Virtual time, if it advanced to fire a timeout before this step.
     pub(crate) timeout_fired: Option<Duration>,
+    /// The execution's fingerprint up to and including this step.
+    pub(crate) fingerprint: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +112,14 @@ impl Outcome {
     pub(crate) fn preemptions(&self) -> usize {
         self.trace.iter().filter(|s| s.preempted).count()
     }
+
+    /// The fingerprint of the first `steps` steps, if the execution took that many.
+    pub(crate) fn fingerprint_after(&self, steps: usize) -> Option<u64> {
+        match steps {
+            0 => Some(Fingerprint(0).0),
+            n => self.trace.get(n - 1).map(|s| s.fingerprint),
+        }
+    }
 }
 
 struct Exec {
@@ -130,6 +139,77 @@ struct Exec {
 thread_local! {
     static EXEC: Cell<*const RefCell<Exec>> = const { Cell::new(std::ptr::null()) };
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+    /// The vectors of finished executions, kept for the next one: an execution then
+    /// allocates nothing per step (they are at the right size after the first).
+    static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+}
+
+#[derive(Default)]
+struct Spare {
+    tasks: Vec<Task>,
+    trace: Vec<Step>,
+    choices: Vec<usize>,
+    names: Vec<String>,
+    runnable: Vec<usize>,
+    holds: Vec<(usize, usize, &'static Location<'static>)>,
+}
+
+/// Give a finished execution's vectors back for the next one to reuse.
+pub(crate) fn recycle(outcome: Outcome) {
+    let Outcome {
+        mut trace,
+        mut names,
+        mut choices,
+        ..
+    } = outcome;
+    trace.clear();
+    names.clear();
+    choices.clear();
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.trace = trace;
+        s.names = names;
+        s.choices = choices;
+    });
+}
+
+/// The hash of every step (thread, operation, source location) that a replay token
+/// carries to tell a faithful replay from one that ran something else.
+///
+/// It must not depend on addresses (a token is replayed by another process, where ASLR
+/// moves every `Location`), and it runs at every step, so it is a cheap
+/// multiply-rotate mix over the values and the bytes of the strings.
+struct Fingerprint(u64);
+
+impl Fingerprint {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn add_str(&mut self, s: &str) {
+        let mut chunks = s.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last) ^ (s.len() as u64) << 56);
+    }
+
+    /// Add a step; the first one's location (where the test called the checker) is
+    /// left out.
+    #[inline]
+    fn step(&mut self, thread: usize, op: &Op, first: bool) {
+        self.add(thread as u64);
+        self.add_str(op.what);
+        if !first {
+            self.add_str(op.at.file());
+            self.add(u64::from(op.at.line()) << 32 | u64::from(op.at.column()));
+        }
+    }
 }
 
 /// Run `f` with the current execution, if this OS thread is running one.
@@ -177,13 +257,24 @@ pub(crate) fn point(op: Op) {
     }
 }
 
+
 /// Block the current thread until [`unblock`] or, if `deadline` is set, until virtual
-/// time reaches it. Returns `true` if it timed out.
-pub(crate) fn block(deadline: Option<Instant>) -> bool {
+/// time reaches it; `true` if it timed out. `what` says what the thread waits for. A deadlock report lists each blocked
+/// thread with the operation it is blocked in; without `what` that is its last schedule
+/// point, which for a wait inside a primitive (a barrier, a condition) is the unlock of
+/// the primitive's internal lock rather than the wait itself.
+pub(crate) fn block_on(deadline: Option<Instant>, what: Option<&crate::wait::WaitFor>) -> bool {
     let must_sleep = with_exec(|e| {
         let cur = e.current.expect("a task runs");
         let deadline = deadline.map(|d| d.saturating_duration_since(e.epoch));
         let task = &mut e.tasks[cur];
+        if let Some(w) = what {
+            task.pending = Op {
+                what: w.what,
+                object: Some(w.object),
+                at: w.at,
+            };
+        }
         task.timed_out = false;
         if std::mem::take(&mut task.wake_pending) {
             return false;
@@ -239,11 +330,7 @@ pub(crate) fn released(addr: usize) {
 }
 
 /// Start a checked thread running `body`; returns its heddle id.
-pub(crate) fn spawn(
-    name: String,
-    at: &'static Location<'static>,
-    body: Box<dyn FnOnce()>,
-) -> u64 {
+pub(crate) fn spawn(name: String, at: &'static Location<'static>, body: Box<dyn FnOnce()>) -> u64 {
     with_exec(|e| e.spawn(name, at, body)).expect("spawn outside an execution")
 }
 
@@ -261,7 +348,19 @@ impl Exec {
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             with_exec(|e| e.tasks[index].yielder = yielder as *const _);
             // A panic is recorded by the hook; catching it here ends only this thread.
-            let _ = panic::catch_unwind(AssertUnwindSafe(body));
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(body)) {
+                // And if the hook did not see it (someone replaced the process's panic
+                // hook after ours was installed), it must not pass for success.
+                with_exec(|e| {
+                    if e.failure.is_none() {
+                        e.failure = Some(Failure::Panic {
+                            thread: e.tasks[index].name.clone(),
+                            message: payload_message(&*payload),
+                            at: None,
+                        });
+                    }
+                });
+            }
         });
         self.tasks.push(Task {
             name,
@@ -279,10 +378,10 @@ impl Exec {
         CHECKED | (index as u64 + 1)
     }
 
-    fn runnable(&self) -> Vec<usize> {
-        (0..self.tasks.len())
-            .filter(|&i| self.tasks[i].state == State::Runnable)
-            .collect()
+    /// The runnable threads, in index order, into `out` (reused: no allocation per step).
+    fn runnable(&self, out: &mut Vec<usize>) {
+        out.clear();
+        out.extend((0..self.tasks.len()).filter(|&i| self.tasks[i].state == State::Runnable));
     }
 
     /// Nobody can run: fire the earliest timeout, or report what is stuck.
@@ -399,40 +498,61 @@ pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Clears [`EXEC`] and restores the OS thread's heddle id when an execution ends, even
+/// by unwinding.
+struct Unset(u64);
+
+impl Drop for Unset {
+    fn drop(&mut self) {
+        EXEC.with(|e| e.set(std::ptr::null()));
+        local::set_thread_id(self.0);
+    }
+}
+
 /// Run `f` once under `strategy`.
-#[track_caller]
+///
+/// `at` is where the test asked for it (`Checker::run`, `replay`): the trace shows it as
+/// the main thread's start, and the fingerprint leaves it out (a replay is called from
+/// elsewhere).
 pub(crate) fn run_execution(
     f: &Arc<dyn Fn() + Send + Sync>,
     strategy: &mut dyn Strategy,
     max_steps: usize,
+    at: &'static Location<'static>,
 ) -> Outcome {
     install_panic_hook();
     assert!(
         EXEC.with(Cell::get).is_null(),
         "a checker run cannot be nested inside another checker run"
     );
+    let mut spare = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
     let cell = RefCell::new(Exec {
-        tasks: Vec::new(),
+        tasks: spare.tasks,
         current: None,
-        trace: Vec::new(),
-        choices: Vec::new(),
+        trace: spare.trace,
+        choices: spare.choices,
         elapsed: Duration::ZERO,
         epoch: Instant::now(),
         failure: None,
-        holds: Vec::new(),
+        holds: spare.holds,
         max_steps,
         pending_timeout: None,
     });
     EXEC.with(|e| e.set(&cell));
-    let saved_id = local::thread_id();
+    // Lock order is checked per execution (see `deadlock::order`).
+    crate::deadlock::reset_checked();
+    // If the scheduler itself panics (a bug in a strategy), `cell` is gone when the
+    // panic leaves this frame: the pointer to it must not outlive it.
+    let unset = Unset(local::thread_id());
     let main = Arc::clone(f);
     cell.borrow_mut()
-        .spawn("MainThread".to_string(), Location::caller(), Box::new(move || main()));
+        .spawn("MainThread".to_string(), at, Box::new(move || main()));
 
-    let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
+    let mut fingerprint = Fingerprint(0);
     let mut last: Option<usize> = None;
+    let mut runnable = spare.runnable;
     loop {
-        let (runnable, step) = {
+        let step = {
             let mut e = cell.borrow_mut();
             if e.failure.is_some() {
                 break;
@@ -449,18 +569,18 @@ pub(crate) fn run_execution(
                 }
                 break;
             }
-            let mut runnable = e.runnable();
+            e.runnable(&mut runnable);
             if runnable.is_empty() {
                 if !e.stalled() {
                     break;
                 }
-                runnable = e.runnable();
+                e.runnable(&mut runnable);
             }
             if e.trace.len() >= e.max_steps {
                 e.failure = Some(Failure::StepBudget(e.max_steps));
                 break;
             }
-            (runnable, e.trace.len())
+            e.trace.len()
         };
         let current = last.filter(|c| runnable.contains(c));
         let chosen = match strategy.choose(&Point {
@@ -477,22 +597,26 @@ pub(crate) fn run_execution(
         let mut coroutine = {
             let mut e = cell.borrow_mut();
             let op = e.tasks[chosen].pending;
-            (chosen, op.what, op.at as *const Location<'static>).hash(&mut fingerprint);
+            fingerprint.step(chosen, &op, e.trace.is_empty());
             let timeout_fired = e.pending_timeout.take();
             e.trace.push(Step {
                 thread: chosen,
                 op,
                 preempted: current.is_some_and(|c| c != chosen),
                 timeout_fired,
+                fingerprint: fingerprint.0,
             });
             e.choices.push(chosen);
             e.current = Some(chosen);
-            e.tasks[chosen].coroutine.take().expect("runnable task has a coroutine")
+            e.tasks[chosen]
+                .coroutine
+                .take()
+                .expect("runnable task has a coroutine")
         };
         last = Some(chosen);
         local::set_thread_id(CHECKED | (chosen as u64 + 1));
         let result = coroutine.resume(());
-        local::set_thread_id(saved_id);
+        local::set_thread_id(unset.0);
         let mut e = cell.borrow_mut();
         match result {
             CoroutineResult::Yield(()) => e.tasks[chosen].coroutine = Some(coroutine),
@@ -504,13 +628,13 @@ pub(crate) fn run_execution(
         }
         e.current = None;
     }
-    EXEC.with(|e| e.set(std::ptr::null()));
+    drop(unset);
     crate::thread::clear_checked();
-    let exec = cell.into_inner();
+    let mut exec = cell.into_inner();
     let steps = exec.trace.len();
     strategy.end(steps);
-    let mut names = Vec::with_capacity(exec.tasks.len());
-    for task in exec.tasks {
+    let mut names = spare.names;
+    for task in exec.tasks.drain(..) {
         names.push(task.name);
         if let Some(coroutine) = task.coroutine {
             // An unfinished thread (after a failure): unwinding its stack would run its
@@ -518,11 +642,20 @@ pub(crate) fn run_execution(
             std::mem::forget(coroutine);
         }
     }
+    exec.holds.clear();
+    runnable.clear();
+    spare.tasks = exec.tasks;
+    spare.holds = exec.holds;
+    spare.runnable = runnable;
+    spare.names = Vec::new();
+    spare.trace = Vec::new();
+    spare.choices = Vec::new();
+    SPARE.with(|s| *s.borrow_mut() = spare);
     Outcome {
         trace: exec.trace,
         names,
         choices: exec.choices,
         failure: exec.failure,
-        fingerprint: fingerprint.finish(),
+        fingerprint: fingerprint.0,
     }
 }

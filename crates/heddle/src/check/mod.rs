@@ -63,8 +63,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use exec::{active, block, now, point, spawn, unblock, Op};
-pub(crate) use exec::{acquired, released};
+pub(crate) use exec::{acquired, released, CHECKED};
+pub(crate) use exec::{active, block_on, now, point, spawn, unblock, Op};
 pub use model::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Cell};
 pub use token::TokenError;
 
@@ -72,7 +72,11 @@ use exec::{short, Failure, Outcome};
 
 /// A schedule point for a user-facing operation, if the calling thread is checked.
 #[inline]
-pub(crate) fn op(what: &'static str, object: crate::wait::Object, at: &'static std::panic::Location<'static>) {
+pub(crate) fn op(
+    what: &'static str,
+    object: crate::wait::Object,
+    at: &'static std::panic::Location<'static>,
+) {
     if active() {
         point(Op {
             what,
@@ -117,6 +121,7 @@ pub struct Checker {
 }
 
 const DEFAULT_SEED: u64 = 0x4845_444c_4531;
+const DEFAULT_MAX_STEPS: usize = 100_000;
 
 impl Checker {
     fn with(kind: Kind) -> Self {
@@ -125,7 +130,7 @@ impl Checker {
             iterations: 1000,
             seed: DEFAULT_SEED,
             budget: None,
-            max_steps: 100_000,
+            max_steps: DEFAULT_MAX_STEPS,
         }
     }
 
@@ -229,6 +234,7 @@ impl Checker {
     /// let coverage = heddle::check::Checker::pct(2).iterations(20).run(|| {});
     /// println!("{coverage}");
     /// ```
+    #[track_caller]
     pub fn run<F: Fn() + Send + Sync + 'static>(&self, f: F) -> Coverage {
         match self.explore(f) {
             Ok(coverage) => coverage,
@@ -247,7 +253,9 @@ impl Checker {
     /// let r = heddle::check::Checker::random().iterations(3).explore(|| {});
     /// assert!(r.is_ok());
     /// ```
+    #[track_caller]
     pub fn explore<F: Fn() + Send + Sync + 'static>(&self, f: F) -> Result<Coverage, Report> {
+        let at = std::panic::Location::caller();
         let f: Arc<dyn Fn() + Send + Sync> = Arc::new(f);
         let _watching = Watching::start();
         let started = Instant::now();
@@ -267,12 +275,13 @@ impl Checker {
                 exhaustive = true;
                 break;
             }
-            let outcome = exec::run_execution(&f, strategy.as_mut(), self.max_steps);
+            let outcome = exec::run_execution(&f, strategy.as_mut(), self.max_steps, at);
             executions += 1;
             if outcome.failure.is_some() {
-                let outcome = shrink(&f, outcome, self.max_steps);
+                let outcome = shrink(&f, outcome, self.max_steps, at);
                 return Err(Report::new(outcome, self.describe(), executions));
             }
+            exec::recycle(outcome);
         }
         if dfs && !exhaustive && !strategy.begin() {
             // The iteration limit or the time budget ended the loop just as the last
@@ -311,6 +320,10 @@ impl Checker {
 
 /// Re-run the exact schedule of a failure report's token.
 ///
+/// The recorded steps are followed exactly; if the test goes on past them (it no longer
+/// fails there: it was fixed), the threads run on without preemption and the replay
+/// passes if the test does.
+///
 /// # Panics
 ///
 /// With the failure report if the schedule fails again (the usual outcome: put this in
@@ -321,6 +334,7 @@ impl Checker {
 /// ```should_panic
 /// heddle::check::replay("hc1.not-a-real-token", || {});
 /// ```
+#[track_caller]
 pub fn replay<F: Fn() + Send + Sync + 'static>(token: &str, f: F) {
     if let Err(failure) = try_replay(token, f) {
         panic!("{failure}");
@@ -338,23 +352,32 @@ pub fn replay<F: Fn() + Send + Sync + 'static>(token: &str, f: F) {
 /// use heddle::check::{try_replay, ReplayError};
 /// assert!(matches!(try_replay("hc7.AAAA", || {}), Err(ReplayError::Token(_))));
 /// ```
+#[track_caller]
 pub fn try_replay<F: Fn() + Send + Sync + 'static>(token: &str, f: F) -> Result<(), ReplayError> {
+    let at = std::panic::Location::caller();
     let schedule = token::decode(token).map_err(ReplayError::Token)?;
     let f: Arc<dyn Fn() + Send + Sync> = Arc::new(f);
     let _watching = Watching::start();
     let steps = schedule.choices.len();
+    // Past the recorded steps the replay carries on without preempting, so a test that
+    // was fixed since passes; only a recorded step-budget failure stops where it did.
+    let max_steps = if schedule.step_budget {
+        steps.max(1)
+    } else {
+        DEFAULT_MAX_STEPS.max(steps + 1)
+    };
     let mut replay = Replay::new(schedule.choices, true);
-    let mut outcome = exec::run_execution(&f, &mut replay, steps.max(1));
-    if outcome.failure.is_none() || outcome.fingerprint != schedule.fingerprint {
-        if !matches!(outcome.failure, Some(Failure::Diverged(_))) && outcome.fingerprint != schedule.fingerprint {
-            outcome.failure = Some(Failure::Diverged(
-                "the replayed execution took different steps than the recorded one \
-                 (same choices, other operations): something the checker does not \
-                 control changed it (real time, randomness, I/O, std threads or locks, \
-                 or a changed test)"
-                    .to_string(),
-            ));
-        }
+    let mut outcome = exec::run_execution(&f, &mut replay, max_steps, at);
+    if outcome.fingerprint_after(steps) != Some(schedule.fingerprint)
+        && !matches!(outcome.failure, Some(Failure::Diverged(_)))
+    {
+        outcome.failure = Some(Failure::Diverged(
+            "the replayed execution took different steps than the recorded one \
+             (same choices, other operations): something the checker does not \
+             control changed it (real time, randomness, I/O, std threads or locks, \
+             or a changed test)"
+                .to_string(),
+        ));
     }
     match outcome.failure {
         None => Ok(()),
@@ -410,10 +433,17 @@ impl Drop for Watching {
 }
 
 /// Try to remove preemptions from a failing schedule while it still fails the same way.
-fn shrink(f: &Arc<dyn Fn() + Send + Sync>, mut best: Outcome, max_steps: usize) -> Outcome {
+fn shrink(
+    f: &Arc<dyn Fn() + Send + Sync>,
+    mut best: Outcome,
+    max_steps: usize,
+    at: &'static std::panic::Location<'static>,
+) -> Outcome {
     let mut attempts = 0;
     'improve: while attempts < 200 && best.preemptions() > 0 {
-        let points: Vec<usize> = (0..best.trace.len()).filter(|&i| best.trace[i].preempted).collect();
+        let points: Vec<usize> = (0..best.trace.len())
+            .filter(|&i| best.trace[i].preempted)
+            .collect();
         for &i in points.iter().rev() {
             let previous = best.trace[i - 1].thread;
             // Two candidates: keep the rest of the schedule, or let it run on by default.
@@ -424,11 +454,14 @@ fn shrink(f: &Arc<dyn Fn() + Send + Sync>, mut best: Outcome, max_steps: usize) 
             for candidate in [keep_tail, cut_tail] {
                 attempts += 1;
                 let mut replay = Replay::new(candidate, false);
-                let outcome = exec::run_execution(f, &mut replay, max_steps);
-                if same_failure(&outcome.failure, &best.failure) && outcome.preemptions() < best.preemptions() {
+                let outcome = exec::run_execution(f, &mut replay, max_steps, at);
+                if same_failure(&outcome.failure, &best.failure)
+                    && outcome.preemptions() < best.preemptions()
+                {
                     best = outcome;
                     continue 'improve;
                 }
+                exec::recycle(outcome);
             }
         }
         break;
@@ -438,7 +471,9 @@ fn shrink(f: &Arc<dyn Fn() + Send + Sync>, mut best: Outcome, max_steps: usize) 
 
 fn same_failure(a: &Option<Failure>, b: &Option<Failure>) -> bool {
     match (a, b) {
-        (Some(Failure::Panic { message: x, .. }), Some(Failure::Panic { message: y, .. })) => x == y,
+        (Some(Failure::Panic { message: x, .. }), Some(Failure::Panic { message: y, .. })) => {
+            x == y
+        }
         (Some(Failure::Deadlock { .. }), Some(Failure::Deadlock { .. })) => true,
         (Some(Failure::LeftRunning(_)), Some(Failure::LeftRunning(_))) => true,
         _ => false,
@@ -526,7 +561,8 @@ pub struct Report {
 
 impl Report {
     fn new(outcome: Outcome, strategy: String, executions: usize) -> Self {
-        let token = token::encode(&outcome.choices, outcome.fingerprint);
+        let step_budget = matches!(outcome.failure, Some(Failure::StepBudget(_)));
+        let token = token::encode(&outcome.choices, outcome.fingerprint, step_budget);
         let failure = outcome.failure.as_ref().expect("a failing outcome");
         let message = describe_failure(failure);
         let preemptions = outcome.preemptions();
@@ -552,7 +588,10 @@ impl Report {
         }
         for (n, step) in outcome.trace.iter().enumerate().skip(skip) {
             if let Some(t) = step.timeout_fired {
-                let _ = writeln!(text, "        (virtual time advances to {t:?}: a timed wait expires)");
+                let _ = writeln!(
+                    text,
+                    "        (virtual time advances to {t:?}: a timed wait expires)"
+                );
             }
             let object = step.op.object.map(|o| o.to_string()).unwrap_or_default();
             let _ = writeln!(
@@ -630,7 +669,11 @@ impl std::error::Error for Report {}
 
 fn describe_failure(failure: &Failure) -> String {
     match failure {
-        Failure::Panic { thread, message, at } => format!(
+        Failure::Panic {
+            thread,
+            message,
+            at,
+        } => format!(
             "thread '{thread}' panicked{}: {message}",
             at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
         ),
@@ -639,7 +682,12 @@ fn describe_failure(failure: &Failure) -> String {
             if cycle.is_empty() {
                 for (name, op) in blocked {
                     let object = op.object.map(|o| o.to_string()).unwrap_or_default();
-                    let _ = writeln!(s, "  '{name}' waits in {} {object} at {}", op.what, short(op.at));
+                    let _ = writeln!(
+                        s,
+                        "  '{name}' waits in {} {object} at {}",
+                        op.what,
+                        short(op.at)
+                    );
                 }
             } else {
                 let _ = writeln!(s, "lock cycle:");
@@ -662,12 +710,14 @@ fn describe_failure(failure: &Failure) -> String {
              an unbounded loop, or a wait on something the checker does not control (std \
              locks, channels, I/O, sleeps). Raise the budget with .max_steps(n) if it is legitimate"
         ),
-        Failure::LeftRunning(names) => format!(
+        Failure::LeftRunning(names) => {
+            format!(
             "the test closure returned while {} still running: {}. Join every thread a checked \
              test starts, so its outcome cannot depend on what happens after the check",
             if names.len() == 1 { "a thread was" } else { "threads were" },
             names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-        ),
+        )
+        }
         Failure::Diverged(why) => format!("replay diverged: {why}"),
     }
 }

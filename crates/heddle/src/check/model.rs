@@ -13,7 +13,13 @@ use std::sync::atomic::{self, Ordering};
 use super::exec::{self, Object, Op};
 
 #[inline]
-fn step(what: &'static str, kind: &'static str, addr: *const (), site: &'static Location<'static>, at: &'static Location<'static>) {
+fn step(
+    what: &'static str,
+    kind: &'static str,
+    addr: *const (),
+    site: &'static Location<'static>,
+    at: &'static Location<'static>,
+) {
     if exec::active() {
         exec::point(Op {
             what,
@@ -233,7 +239,13 @@ impl<T: Copy> Cell<T> {
     /// ```
     #[track_caller]
     pub fn get(&self) -> T {
-        step("get", "Cell", self as *const Self as *const (), self.site, Location::caller());
+        step(
+            "get",
+            "Cell",
+            self as *const Self as *const (),
+            self.site,
+            Location::caller(),
+        );
         *self.value.lock()
     }
 
@@ -246,7 +258,13 @@ impl<T: Copy> Cell<T> {
     /// ```
     #[track_caller]
     pub fn set(&self, value: T) {
-        step("set", "Cell", self as *const Self as *const (), self.site, Location::caller());
+        step(
+            "set",
+            "Cell",
+            self as *const Self as *const (),
+            self.site,
+            Location::caller(),
+        );
         *self.value.lock() = value;
     }
 

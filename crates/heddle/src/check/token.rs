@@ -1,9 +1,11 @@
 //! Replay tokens: one printable string that reproduces a schedule exactly.
 //!
 //! Layout (then base64url without padding, behind the `hc1.` prefix):
-//! `version: u8 = 1`, `fingerprint: u64 LE` (a hash of every step's thread, operation
-//! and source location, to detect a replay that ran something else), then the choices
-//! run-length encoded as varint pairs `(thread, run length)`.
+//! `version: u8 = 1`, `flags: u8` (bit 0: the failure was the step budget, so a replay
+//! stops where the recording did), `fingerprint: u64 LE` (a hash of every step's thread,
+//! operation and source location, to detect a replay that ran something else), the
+//! number of steps as a varint (so a token cut short in a copy is refused, not replayed
+//! in part), then the choices run-length encoded as varint pairs `(thread, run length)`.
 
 use std::fmt;
 
@@ -52,11 +54,17 @@ impl std::error::Error for TokenError {}
 pub(crate) struct Schedule {
     pub(crate) choices: Vec<usize>,
     pub(crate) fingerprint: u64,
+    /// The recorded execution failed by running out of steps at its last choice.
+    pub(crate) step_budget: bool,
 }
 
-pub(crate) fn encode(choices: &[usize], fingerprint: u64) -> String {
-    let mut bytes = vec![VERSION];
+/// Bit 0 of the flags byte.
+const STEP_BUDGET: u8 = 1;
+
+pub(crate) fn encode(choices: &[usize], fingerprint: u64, step_budget: bool) -> String {
+    let mut bytes = vec![VERSION, if step_budget { STEP_BUDGET } else { 0 }];
     bytes.extend_from_slice(&fingerprint.to_le_bytes());
+    varint(&mut bytes, choices.len() as u64);
     let mut i = 0;
     while i < choices.len() {
         let t = choices[i];
@@ -86,23 +94,38 @@ pub(crate) fn decode(token: &str) -> Result<Schedule, TokenError> {
         });
     }
     let bytes = unbase64(body).ok_or_else(|| TokenError::Malformed("bad characters".into()))?;
-    if bytes.len() < 9 || bytes[0] != VERSION {
+    if bytes.len() < 11 || bytes[0] != VERSION {
         return Err(TokenError::Malformed("too short".into()));
     }
-    let fingerprint = u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
-    let mut choices = Vec::new();
-    let mut pos = 9;
+    let flags = bytes[1];
+    if flags & !STEP_BUDGET != 0 {
+        return Err(TokenError::Malformed("unknown flags".into()));
+    }
+    let fingerprint = u64::from_le_bytes(bytes[2..10].try_into().expect("8 bytes"));
+    let mut pos = 10;
+    let steps = read_varint(&bytes, &mut pos)?;
+    if steps > 100_000_000 {
+        return Err(TokenError::Malformed("impossible step count".into()));
+    }
+    let mut choices = Vec::with_capacity(steps as usize);
     while pos < bytes.len() {
         let t = read_varint(&bytes, &mut pos)?;
         let run = read_varint(&bytes, &mut pos)?;
-        if run == 0 || choices.len() as u64 + run > 100_000_000 {
+        if run == 0 || choices.len() as u64 + run > steps {
             return Err(TokenError::Malformed("impossible run length".into()));
         }
         choices.extend(std::iter::repeat_n(t as usize, run as usize));
     }
+    if choices.len() as u64 != steps {
+        return Err(TokenError::Malformed(format!(
+            "truncated: {} of its {steps} steps",
+            choices.len()
+        )));
+    }
     Ok(Schedule {
         choices,
         fingerprint,
+        step_budget: flags & STEP_BUDGET != 0,
     })
 }
 
@@ -134,7 +157,10 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -153,7 +179,10 @@ fn unbase64(text: &str) -> Option<Vec<u8>> {
         if chunk.len() == 1 {
             return None;
         }
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
         for i in 0..chunk.len() - 1 {
             out.push((n >> (16 - 8 * i)) as u8);
         }
@@ -168,16 +197,19 @@ mod tests {
     #[test]
     fn round_trip() {
         for choices in [vec![], vec![0], vec![0, 0, 1, 1, 1, 0, 2, 300, 300]] {
-            let token = encode(&choices, 0xdead_beef);
-            let s = decode(&token).unwrap();
-            assert_eq!(s.choices, choices);
-            assert_eq!(s.fingerprint, 0xdead_beef);
+            for step_budget in [false, true] {
+                let token = encode(&choices, 0xdead_beef, step_budget);
+                let s = decode(&token).unwrap();
+                assert_eq!(s.choices, choices);
+                assert_eq!(s.fingerprint, 0xdead_beef);
+                assert_eq!(s.step_budget, step_budget);
+            }
         }
     }
 
     #[test]
     fn other_version_is_refused() {
-        let token = encode(&[0, 1], 7).replacen("hc1.", "hc2.", 1);
+        let token = encode(&[0, 1], 7, false).replacen("hc1.", "hc2.", 1);
         assert_eq!(
             decode(&token).err(),
             Some(TokenError::Version {
@@ -192,5 +224,18 @@ mod tests {
         assert!(matches!(decode("hc1.!!"), Err(TokenError::Malformed(_))));
         assert!(matches!(decode("xyz"), Err(TokenError::Malformed(_))));
         assert!(matches!(decode("hc1.AA"), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn truncated_is_refused() {
+        let choices: Vec<usize> = (0..40).map(|i| i % 3).collect();
+        let token = encode(&choices, 1, false);
+        for cut in 1..token.len() - 4 {
+            let short = &token[..token.len() - cut];
+            assert!(
+                matches!(decode(short), Err(TokenError::Malformed(_))),
+                "{short:?} decoded"
+            );
+        }
     }
 }

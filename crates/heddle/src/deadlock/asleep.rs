@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+use super::cycle;
 use super::report::{DeadlockKind, DeadlockReport};
 use crate::wait::{local, observe, parker::Parker};
 
@@ -19,14 +20,18 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
     if (blocked as u64) < local::live_threads() {
         return None;
     }
+    // A thread still releasing a lock in its wait (a condition's) may free a sleeper.
+    if observe::someone_releasing() {
+        return None;
+    }
     let threads = os_thread_count()?;
     if blocked < threads {
         return None;
     }
-    let sleepers: Vec<_> = Parker::sleepers()
-        .into_iter()
-        .filter_map(|(id, name, what)| what.map(|w| (id, name, w)))
-        .collect();
+    // Every thread not yet notified. Waits that carry no description (lock waits,
+    // joins) count too: a thread blocked on a lock whose holder sleeps on a condition
+    // is as stuck as the holder.
+    let sleepers = Parker::sleepers();
     // Re-check: a notification between the two reads means someone is awake.
     if observe::blocked_count() < threads || sleepers.len() < threads {
         return None;
@@ -35,7 +40,18 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
         "heddle: DEADLOCK: all {threads} threads are blocked with no timeout, so none can \
          wake another:\n"
     );
+    let name_of = |id: u64| {
+        sleepers
+            .iter()
+            .find(|(sid, _, _)| *sid == id)
+            .map(|(_, name, _)| name.clone())
+    };
     for (id, name, what) in &sleepers {
+        let what = match what {
+            Some(w) => w.to_string(),
+            None => cycle::describe(*id, name_of)
+                .unwrap_or_else(|| "in a heddle wait with no description (a join?)".to_string()),
+        };
         let _ = writeln!(text, "  '{name}' (ident {id}) waits: {what}");
     }
     text.push_str(

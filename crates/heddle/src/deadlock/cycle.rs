@@ -84,6 +84,28 @@ impl Drop for LockWait {
     }
 }
 
+/// How thread `id`'s lock wait reads in an all-asleep report, if it is registered as
+/// waiting for a lock (lock waits carry no `WaitFor` of their own). `name_of` names the
+/// holder, who need not be waiting for a lock.
+pub(super) fn describe(id: u64, name_of: impl Fn(u64) -> Option<String>) -> Option<String> {
+    let guard = WAITS.lock();
+    let w = guard.as_ref()?.get(&id)?;
+    // SAFETY: as in `find_cycle`: registered, and we hold the mutex.
+    let lock = unsafe { w.lock.get() };
+    let owner = lock.owner();
+    let holder = match name_of(owner) {
+        Some(name) => format!("'{name}' (ident {owner})"),
+        None if owner == 0 => "nobody (just released)".to_string(),
+        None => format!("ident {owner}"),
+    };
+    Some(format!(
+        "lock on {} at {}, held by {holder}, taken at {}",
+        lock.object(),
+        short(w.at),
+        lock.taken_at().map_or_else(|| "?".to_string(), short),
+    ))
+}
+
 fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> {
     let mut path = vec![me];
     let mut current = &waits[&me];
@@ -106,10 +128,17 @@ fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> 
 }
 
 fn report(waits: &HashMap<u64, Waiting>, path: &[u64]) -> DeadlockReport {
-    let mut text = format!(
-        "heddle: DEADLOCK: {} threads wait for each other's locks (the cycle just closed):\n",
-        path.len()
-    );
+    let mut text = if path.len() == 1 {
+        // A `Lock` is not re-entrant: taking it again in its holder waits for ever.
+        "heddle: DEADLOCK: a thread waits for a lock it holds itself (a Lock is not \
+         re-entrant; use an RLock, or release it first):\n"
+            .to_string()
+    } else {
+        format!(
+            "heddle: DEADLOCK: {} threads wait for each other's locks (the cycle just closed):\n",
+            path.len()
+        )
+    };
     for (i, id) in path.iter().enumerate() {
         let w = &waits[id];
         // SAFETY: as in `find_cycle`: registered, and we hold the mutex.
@@ -125,8 +154,10 @@ fn report(waits: &HashMap<u64, Waiting>, path: &[u64]) -> DeadlockReport {
             lock.taken_at().map_or_else(|| "?".to_string(), short),
         );
     }
-    text.push_str(
-        "  fix: take these locks in one global order (or use try_lock / lock_timeout and back off)\n",
-    );
+    text.push_str(if path.len() == 1 {
+        "  fix: release the lock before taking it again\n"
+    } else {
+        "  fix: take these locks in one global order (or use try_lock / lock_timeout and back off)\n"
+    });
     DeadlockReport::new(DeadlockKind::LockCycle, text)
 }

@@ -44,7 +44,7 @@ use crate::wait::observe;
 
 pub(crate) use asleep::all_asleep;
 pub(crate) use cycle::LockWait;
-pub(crate) use order::{on_acquire, on_acquired, on_release};
+pub(crate) use order::{on_acquire, on_acquired, on_release, reset_checked};
 pub use report::{DeadlockKind, DeadlockReport};
 
 /// What to do when a deadlock (or, in lock-order mode, a potential one) is found.
@@ -97,7 +97,13 @@ pub fn set_action(action: Action) {
 pub(crate) fn act(report: DeadlockReport) {
     let action = ACTION.read().clone();
     match action {
-        Action::Panic => std::panic::panic_any(report),
+        Action::Panic => {
+            // The default panic hook prints only string payloads ("Box<dyn Any>" for
+            // this one), so print the report itself: an uncaught report must not be
+            // silent. Catchers still get the report as the payload.
+            eprintln!("{report}");
+            std::panic::panic_any(report)
+        }
         Action::Abort => {
             eprintln!("{report}");
             std::process::abort();

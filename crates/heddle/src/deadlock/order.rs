@@ -10,12 +10,13 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 
 use parking_lot::Mutex;
 
 use super::report::{DeadlockKind, DeadlockReport};
-use crate::wait::Object;
+use crate::wait::{local, Object};
 
 /// Classes the graph will hold before it stops growing (with a warning).
 const MAX_CLASSES: usize = 4096;
@@ -56,10 +57,84 @@ struct Graph {
 
 static GRAPH: Mutex<Option<Graph>> = parking_lot::const_mutex(None);
 
+/// One lock held by one heddle thread. Holds carry the holder's heddle id because
+/// under the checker every checked thread runs on one OS thread (the id switches with
+/// the coroutine), so the OS thread's stack of holds is shared between them.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    thread: u64,
+    hold: Hold,
+}
+
+/// Edges this thread already added: `(held class, new class)` for locks of different
+/// classes, `(held addr, new addr)` (in the order taken) for two of one class. Once an
+/// edge is in the global graph (or its inversion was reported), taking it again can
+/// change nothing, so the common case never touches the global lock.
+#[derive(Default)]
+struct Known {
+    classes: HashSet<(usize, usize), BuildHasherDefault<AddrHasher>>,
+    pairs: HashSet<(usize, usize), BuildHasherDefault<AddrHasher>>,
+}
+
+impl Known {
+    fn contains(&self, old: &Hold, new: &Hold) -> bool {
+        let (a, b) = (old.class(), new.class());
+        if a != b {
+            self.classes.contains(&(a, b))
+        } else {
+            self.pairs.contains(&(old.object.addr, new.object.addr))
+        }
+    }
+
+    fn insert(&mut self, old: &Hold, new: &Hold) {
+        let (a, b) = (old.class(), new.class());
+        if a != b {
+            self.classes.insert((a, b));
+        } else {
+            self.pairs.insert((old.object.addr, new.object.addr));
+        }
+    }
+}
+
+/// A multiply-rotate hash for keys that are addresses (SipHash's DoS resistance buys
+/// nothing here and costs most of a nested acquisition in lock-order mode).
+#[derive(Default, Clone, Copy)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What one OS thread keeps: the locks held (by each heddle thread running on it) and
+/// the edges it already added. One thread-local, so a hook is one TLS access.
+#[derive(Default)]
+struct PerThread {
+    held: Vec<Held>,
+    known: Known,
+}
+
 thread_local! {
-    static HELD: RefCell<Vec<Hold>> = const { RefCell::new(Vec::new()) };
-    /// Edges this thread already added: the common case never touches the global lock.
-    static KNOWN: RefCell<HashSet<(usize, usize)>> = RefCell::new(HashSet::new());
+    static THREAD: RefCell<PerThread> = RefCell::new(PerThread::default());
+    /// Under the checker, the graph of the running execution alone: what an execution
+    /// reports then depends on its own schedule only, so its replay token reproduces it
+    /// (the process-wide graph remembers earlier executions and reports a pair once).
+    static CHECKED_GRAPH: RefCell<Graph> = RefCell::new(Graph::default());
 }
 
 /// About to block on (or take) `object`: add edges from every lock still held and
@@ -67,21 +142,33 @@ thread_local! {
 /// panicking report holds nothing new.
 pub(crate) fn on_acquire(object: Object, taken_at: &'static Location<'static>) {
     let new = Hold { object, taken_at };
-    let held: Vec<Hold> = HELD.with(|h| h.borrow().clone());
+    let me = local::thread_id();
+    // Under the checker every execution starts a graph of its own: what this OS thread
+    // has seen before says nothing about it.
+    let checked = crate::check::active();
+    // The fast path allocates nothing: it only looks for held locks whose edge to the
+    // new one this thread has not seen yet.
+    let pending: Option<Vec<Hold>> = THREAD.with(|t| {
+        let t = t.borrow();
+        let mut pending: Option<Vec<Hold>> = None;
+        for h in &t.held {
+            if h.thread != me || h.hold.object.addr == object.addr {
+                continue; // another checked thread's, or re-entry (RLock)
+            }
+            if checked || !t.known.contains(&h.hold, &new) {
+                pending.get_or_insert_with(Vec::new).push(h.hold);
+            }
+        }
+        pending
+    });
+    let Some(pending) = pending else { return };
     let mut reports = Vec::new();
-    for old in held {
-        if old.object.addr == object.addr {
-            continue; // re-entry (RLock)
-        }
-        let key = (old.class(), new.class());
-        if old.class() != new.class() && KNOWN.with(|k| k.borrow().contains(&key)) {
-            continue;
-        }
+    for old in pending {
         if let Some(report) = add_edge(old, new) {
             reports.push(report);
         }
-        if old.class() != new.class() {
-            KNOWN.with(|k| k.borrow_mut().insert(key));
+        if !checked {
+            THREAD.with(|t| t.borrow_mut().known.insert(&old, &new));
         }
     }
     for report in reports {
@@ -91,17 +178,34 @@ pub(crate) fn on_acquire(object: Object, taken_at: &'static Location<'static>) {
 
 /// `object` is now held (after a successful acquisition, including `try_` forms).
 pub(crate) fn on_acquired(object: Object, taken_at: &'static Location<'static>) {
-    HELD.with(|h| h.borrow_mut().push(Hold { object, taken_at }));
+    let held = Held {
+        thread: local::thread_id(),
+        hold: Hold { object, taken_at },
+    };
+    THREAD.with(|t| t.borrow_mut().held.push(held));
 }
 
 /// `object` was released.
 pub(crate) fn on_release(addr: usize) {
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if let Some(i) = h.iter().rposition(|x| x.object.addr == addr) {
-            h.remove(i);
+    // Only its holder can release a lock, and one lock has one holder: the address
+    // alone finds the entry.
+    THREAD.with(|t| {
+        let held = &mut t.borrow_mut().held;
+        if let Some(i) = held.iter().rposition(|x| x.hold.object.addr == addr) {
+            held.remove(i);
         }
     });
+}
+
+/// A checker execution starts on this OS thread: forget the previous one's holds (its
+/// threads may have been abandoned holding locks, and their ids are reused) and graph.
+pub(crate) fn reset_checked() {
+    let _ = THREAD.try_with(|t| {
+        t.borrow_mut()
+            .held
+            .retain(|h| h.thread & crate::check::CHECKED == 0)
+    });
+    let _ = CHECKED_GRAPH.try_with(|g| *g.borrow_mut() = Graph::default());
 }
 
 fn thread_name() -> String {
@@ -109,8 +213,14 @@ fn thread_name() -> String {
 }
 
 fn add_edge(old: Hold, new: Hold) -> Option<DeadlockReport> {
+    if crate::check::active() {
+        return CHECKED_GRAPH.with(|g| add_edge_to(&mut g.borrow_mut(), old, new));
+    }
     let mut guard = GRAPH.lock();
-    let graph = guard.get_or_insert_with(Graph::default);
+    add_edge_to(guard.get_or_insert_with(Graph::default), old, new)
+}
+
+fn add_edge_to(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport> {
     let (a, b) = (old.class(), new.class());
     if a == b {
         return same_class(graph, old, new);
@@ -160,7 +270,10 @@ fn add_edge(old: Hold, new: Hold) -> Option<DeadlockReport> {
 }
 
 fn same_class(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport> {
-    let (lo, hi) = (old.object.addr.min(new.object.addr), old.object.addr.max(new.object.addr));
+    let (lo, hi) = (
+        old.object.addr.min(new.object.addr),
+        old.object.addr.max(new.object.addr),
+    );
     let lower_first = old.object.addr == lo;
     let witness = Witness {
         thread: thread_name(),

@@ -176,11 +176,11 @@ impl<T> Shared<T> {
     }
 
     /// What a thread blocked in this queue waits for (deadlock reports).
-    fn waiting(&self, what: &'static str) -> WaitFor {
+    fn waiting(&self, what: &'static str, at: &'static Location<'static>) -> WaitFor {
         WaitFor {
             what,
             object: self.object(),
-            at: self.site,
+            at,
         }
     }
 
@@ -252,7 +252,9 @@ impl<T> Shared<T> {
     // ---------------------------------------------------------------------------
     // Blocking operations.
 
+    #[track_caller]
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
+        let at = Location::caller();
         if let Core::Zero(z) = &self.core {
             return z.put_until(&self.getters, &self.putters, item, deadline);
         }
@@ -270,8 +272,13 @@ impl<T> Shared<T> {
             if spin.spin() {
                 continue;
             }
-            if self.putters.wait(Some(&self.waiting("put")), 0, || self.put_blocked(), || {}, deadline)
-                == WaitResult::TimedOut
+            if self.putters.wait(
+                Some(&self.waiting("put", at)),
+                0,
+                || self.put_blocked(),
+                || {},
+                deadline,
+            ) == WaitResult::TimedOut
             {
                 // Room may have appeared just as the deadline passed: one last try.
                 return self.try_put(item).map_err(|e| match e {
@@ -283,7 +290,9 @@ impl<T> Shared<T> {
         }
     }
 
+    #[track_caller]
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
+        let at = Location::caller();
         if let Core::Zero(z) = &self.core {
             return z.get_until(&self.getters, &self.putters, deadline);
         }
@@ -300,8 +309,13 @@ impl<T> Shared<T> {
             if spin.spin() {
                 continue;
             }
-            if self.getters.wait(Some(&self.waiting("get")), 0, || self.get_blocked(), || {}, deadline)
-                == WaitResult::TimedOut
+            if self.getters.wait(
+                Some(&self.waiting("get", at)),
+                0,
+                || self.get_blocked(),
+                || {},
+                deadline,
+            ) == WaitResult::TimedOut
             {
                 return self.try_get().map_err(|e| match e {
                     TryGetError::Empty => GetTimeoutError::Timeout,
@@ -378,14 +392,20 @@ impl<T> Shared<T> {
         Ok(())
     }
 
+    #[track_caller]
     fn join_until(&self, deadline: Option<Instant>) -> bool {
+        let at = Location::caller();
         loop {
             if self.unfinished() == 0 {
                 return true;
             }
-            let result = self
-                .joiners
-                .wait(Some(&self.waiting("join")), 0, || self.unfinished() != 0, || {}, deadline);
+            let result = self.joiners.wait(
+                Some(&self.waiting("join", at)),
+                0,
+                || self.unfinished() != 0,
+                || {},
+                deadline,
+            );
             if result == WaitResult::TimedOut {
                 return self.unfinished() == 0;
             }

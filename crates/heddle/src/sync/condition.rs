@@ -318,11 +318,11 @@ impl Condition {
                 );
             }
             Ok(result) => {
-                raw.relock_after_wait(tracked);
+                raw.relock_after_wait(tracked, at);
                 result != WaitResult::TimedOut
             }
             Err(payload) => {
-                raw.relock_after_wait(tracked);
+                raw.relock_after_wait(tracked, at);
                 panic::resume_unwind(payload)
             }
         }

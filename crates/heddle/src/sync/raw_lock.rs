@@ -164,12 +164,10 @@ impl RawLock {
         tracked
     }
 
-    /// Take the lock back after a condition wait.
-    pub(crate) fn relock_after_wait(&self, tracked: bool) {
-        self.lock_until(None);
-        if tracked {
-            self.state.fetch_or(TRACKED, Ordering::Relaxed);
-        }
+    /// Take the lock back after a condition wait (called at `at`).
+    pub(crate) fn relock_after_wait(&self, tracked: bool, at: &'static Location<'static>) {
+        let tracked = if tracked { TRACKED } else { 0 };
+        self.lock_word(local::thread_id() << OWNER_SHIFT | LOCKED | tracked, at, None);
     }
 
     #[cfg(not(loom))]
@@ -195,19 +193,21 @@ impl RawLock {
         if order && !only_try {
             crate::deadlock::on_acquire(object, at);
         }
+        // An acquisition whose release must run hooks says so in the same CAS.
+        let tracked = if order || checked { TRACKED } else { 0 };
+        let word = local::thread_id() << OWNER_SHIFT | LOCKED | tracked;
         let taken = if only_try {
-            self.try_lock_at(at)
+            self.try_lock_word(word, at)
         } else {
-            self.lock_at(at, deadline)
+            self.lock_word(word, at, deadline)
         };
-        if taken && (order || checked) {
+        if taken && tracked != 0 {
             if order {
                 crate::deadlock::on_acquired(object, at);
             }
             if checked {
                 crate::check::acquired(object.addr);
             }
-            self.state.fetch_or(TRACKED, Ordering::Relaxed);
         }
         taken
     }
@@ -237,7 +237,12 @@ impl RawLock {
 
     #[inline]
     fn try_lock_at(&self, at: &'static Location<'static>) -> bool {
-        let me = local::thread_id() << OWNER_SHIFT | LOCKED;
+        self.try_lock_word(local::thread_id() << OWNER_SHIFT | LOCKED, at)
+    }
+
+    /// Try to install `me` (owner, `LOCKED`, maybe `TRACKED`) in one CAS.
+    #[inline]
+    fn try_lock_word(&self, me: u64, at: &'static Location<'static>) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED != 0 {
@@ -269,13 +274,20 @@ impl RawLock {
     /// Take the lock, waiting until `deadline` (forever if `None`); `false` on timeout.
     #[inline]
     #[track_caller]
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> bool {
         self.lock_at(Location::caller(), deadline)
     }
 
     #[inline]
+    #[cfg_attr(not(loom), allow(dead_code))]
     fn lock_at(&self, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
-        let me = local::thread_id() << OWNER_SHIFT | LOCKED;
+        self.lock_word(local::thread_id() << OWNER_SHIFT | LOCKED, at, deadline)
+    }
+
+    /// Take the lock installing `me` (owner, `LOCKED`, maybe `TRACKED`) in the CAS.
+    #[inline]
+    fn lock_word(&self, me: u64, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
         if self
             .state
             .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
@@ -373,8 +385,7 @@ impl RawLock {
         #[cfg(not(loom))]
         if self.state.load(Ordering::Relaxed) & TRACKED != 0 {
             self.release_hooks();
-            self.state.fetch_and(!TRACKED, Ordering::Relaxed);
-            let me = local::thread_id() << OWNER_SHIFT | LOCKED;
+            let me = local::thread_id() << OWNER_SHIFT | LOCKED | TRACKED;
             if self
                 .state
                 .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)

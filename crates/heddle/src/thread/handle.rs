@@ -243,16 +243,16 @@ pub struct JoinError {
 
 impl JoinError {
     pub(super) fn new(thread_name: &str, payload: Box<dyn Any + Send + 'static>) -> Self {
-        let message = if let Some(report) = payload.downcast_ref::<crate::deadlock::DeadlockReport>()
-        {
-            report.to_string()
-        } else if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic payload>".to_owned()
-        };
+        let message =
+            if let Some(report) = payload.downcast_ref::<crate::deadlock::DeadlockReport>() {
+                report.to_string()
+            } else if let Some(s) = payload.downcast_ref::<&'static str>() {
+                (*s).to_owned()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "<non-string panic payload>".to_owned()
+            };
         JoinError {
             thread_name: thread_name.into(),
             message,

@@ -95,14 +95,20 @@ impl Meta {
 
     /// Block through the seam until the state is at least `state`; `false` if
     /// `deadline` passed first.
+    #[track_caller]
     pub(super) fn wait_for(&self, state: u8, deadline: Option<Instant>) -> bool {
+        let what = crate::wait::WaitFor {
+            what: if state == FINISHED { "join" } else { "wait for start" },
+            object: crate::wait::Object::new("Thread", self, None),
+            at: std::panic::Location::caller(),
+        };
         loop {
             if self.state() >= state {
                 return true;
             }
-            let result = self
-                .queue
-                .wait(0, || self.state() < state, || {}, deadline, |_| {});
+            let result =
+                self.queue
+                    .wait_on(Some(&what), 0, || self.state() < state, || {}, deadline, |_| {});
             if result == WaitResult::TimedOut {
                 return self.state() >= state;
             }

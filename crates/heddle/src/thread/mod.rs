@@ -65,8 +65,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 pub use handle::{JoinError, JoinHandle, JoinTimeoutError};
-pub use info::{current, main_thread, ThreadInfo};
 pub(crate) use info::clear_checked;
+pub use info::{current, main_thread, ThreadInfo};
 pub use registry::{active_count, enumerate, main, wait_non_daemon, wait_non_daemon_timeout};
 
 use handle::Packet;

@@ -33,8 +33,8 @@ pub(crate) mod loom_tests;
 
 use std::time::{Duration, Instant};
 
-pub(crate) use queue::{AsyncWaiter, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 pub(crate) use object::{short, Object, WaitFor};
+pub(crate) use queue::{AsyncWaiter, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 pub(crate) use spin::SpinWait;
 
 /// The deadline `timeout` from now; `None` (wait forever) if it is too far to represent.

@@ -79,3 +79,21 @@ pub(crate) fn blocked(delta: isize) {
 pub(crate) fn blocked_count() -> usize {
     BLOCKED.load(Ordering::SeqCst)
 }
+
+/// Threads between enqueueing an untimed wait and finishing `before_sleep` (a condition
+/// releasing its lock): one of them may be about to free a thread counted as blocked,
+/// so nobody may conclude that all are asleep meanwhile.
+static RELEASING: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn releasing(start: bool) {
+    if start {
+        RELEASING.fetch_add(1, Ordering::SeqCst);
+    } else {
+        RELEASING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether some thread is inside that window.
+pub(crate) fn someone_releasing() -> bool {
+    RELEASING.load(Ordering::SeqCst) != 0
+}

@@ -105,6 +105,9 @@ impl Parker {
     /// Sleep until notified or until `deadline`; `true` if notified.
     #[cfg(not(loom))]
     pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        if self.spin_briefly() {
+            return true;
+        }
         loop {
             if self.is_notified() {
                 return true;
@@ -118,6 +121,31 @@ impl Parker {
                     }
                     sys::park_timeout(deadline - now);
                 }
+            }
+        }
+    }
+
+    /// Before the OS park (a futex round trip: several microseconds each way on this
+    /// kind of machine), watch the word for a moment: a hand-off between two running
+    /// threads (an event ping-pong, a barrier round, a rendezvous) usually lands within
+    /// that, and then the waiter never sleeps. Bounded in time, so a long wait costs at
+    /// most this much CPU; skipped when this is the only CPU.
+    #[cfg(not(loom))]
+    fn spin_briefly(&self) -> bool {
+        const BUDGET: std::time::Duration = std::time::Duration::from_micros(4);
+        if !multi_core() {
+            return false;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.is_notified() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= BUDGET {
+                return self.is_notified();
             }
         }
     }
@@ -146,4 +174,13 @@ impl Parker {
         self.state.store(NOTIFIED, Ordering::Release);
         self.thread.unpark();
     }
+}
+
+/// Whether more than one CPU is available (spinning on one CPU only delays the thread
+/// that would wake us). Read once.
+#[cfg(not(loom))]
+fn multi_core() -> bool {
+    use std::sync::OnceLock;
+    static MULTI: OnceLock<bool> = OnceLock::new();
+    *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(false, |n| n.get() > 1))
 }

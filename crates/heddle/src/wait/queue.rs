@@ -172,14 +172,20 @@ impl WaitQueue {
     ) -> WaitResult {
         #[cfg(not(loom))]
         if crate::check::active() {
-            return self.wait_checked(tag, validate, before_sleep, deadline, timed_out);
+            return self.wait_checked(what, tag, validate, before_sleep, deadline, timed_out);
         }
         let parker = Parker::current();
         let token = TOKEN.with(Arc::clone);
         let counted = deadline.is_none() && cfg!(not(loom));
+        if counted {
+            observe::releasing(true);
+        }
         let ticket = {
             let mut waiters = self.waiters.lock();
             if !validate() {
+                if counted {
+                    observe::releasing(false);
+                }
                 return WaitResult::Invalid;
             }
             parker.prepare();
@@ -190,6 +196,9 @@ impl WaitQueue {
             waiters.push(tag, Target::Thread(parker.clone(), token.clone(), counted))
         };
         before_sleep();
+        if counted {
+            observe::releasing(false);
+        }
         #[cfg(not(loom))]
         if counted {
             if let Some(report) = crate::deadlock::all_asleep() {
@@ -251,6 +260,7 @@ impl WaitQueue {
     #[cfg(not(loom))]
     fn wait_checked(
         &self,
+        what: Option<&WaitFor>,
         tag: u64,
         validate: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
@@ -267,7 +277,7 @@ impl WaitQueue {
             waiters.push(tag, Target::Checked(id, slot.clone()))
         };
         before_sleep();
-        if crate::check::block(deadline) {
+        if crate::check::block_on(deadline, what) {
             let mut waiters = self.waiters.lock();
             if waiters.remove(ticket) {
                 timed_out(waiters.entries.is_empty());

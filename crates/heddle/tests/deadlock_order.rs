@@ -1,0 +1,483 @@
+//! Lock-order mode (`heddle::deadlock::enable_lock_order`, issue 4): lockdep-style
+//! classes by creation site; an inversion is reported as `PotentialLockOrder` the first
+//! time it is *possible*, before any thread blocks, with both acquisition chains. Only
+//! locks still held form edges; locks of one class are checked per pair of instances.
+//!
+//! Lock-order mode is process-wide, so it has this binary to itself: every test turns it
+//! on first, and nothing here turns it off. The tests never really deadlock: the two
+//! orders are taken one after the other (the first thread is joined before the second
+//! starts), so a report can only come from the order graph. Every test creates its own
+//! locks (its own classes), so tests running side by side do not see each other's
+//! edges.
+
+use std::sync::Arc;
+
+use heddle::deadlock::{self, DeadlockKind, DeadlockReport};
+use heddle::sync::{Lock, RLock};
+use heddle::thread::{JoinHandle, Thread};
+
+/// This file as report locations print it.
+const FILE: &str = "heddle/tests/deadlock_order.rs";
+
+fn at(line: u32) -> String {
+    format!("{FILE}:{line}")
+}
+
+fn order_mode() {
+    deadlock::enable_lock_order(true);
+    assert!(deadlock::lock_order_enabled());
+}
+
+/// `Ok` if the thread finished, the report if it panicked with one.
+fn outcome<T>(handle: JoinHandle<T>) -> Result<T, DeadlockReport> {
+    match handle.join() {
+        Ok(v) => Ok(v),
+        Err(e) => match e.into_panic().downcast::<DeadlockReport>() {
+            Ok(report) => Err(*report),
+            Err(payload) => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+/// Run `f` on a heddle thread named `name` and wait for it.
+fn on_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DeadlockReport> {
+    outcome(Thread::new(f).name(name).start())
+}
+
+/// `'thread' took KIND (created C) at T1 and then, still holding it, KIND (created C2) at T2`
+fn chain(thread: &str, first: (u32, u32), then: (u32, u32)) -> String {
+    format!(
+        "'{thread}' took Lock (created {}) at {} and then, still holding it, Lock (created {}) at {}",
+        at(first.0),
+        at(first.1),
+        at(then.0),
+        at(then.1),
+    )
+}
+
+fn assert_has_line(report: &DeadlockReport, prefix: &str, want: &str) {
+    let want = format!("  {prefix}: {want}");
+    assert!(
+        report.text().lines().any(|l| l == want),
+        "missing line\n{want}\nin report:\n{report}"
+    );
+}
+
+/// A then B in one thread; later, B then A in another, never overlapping, so nothing
+/// blocks: reported at the second thread's attempt to take A, with both chains.
+#[test]
+fn inversion_is_reported_before_any_deadlock_with_both_chains() {
+    order_mode();
+    let (a, a_created) = (Arc::new(Lock::new(())), line!());
+    let (b, b_created) = (Arc::new(Lock::new(())), line!());
+    let lines = {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("order-1", move || {
+            let (_a, a_at) = (a.lock(), line!());
+            let (_b, b_at) = (b.lock(), line!());
+            (a_at, b_at)
+        })
+        .expect("one order alone is fine")
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let report = {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("order-2", move || {
+            let (_b, b_at) = (b.lock(), line!());
+            let a_at = line!() + 2;
+            tx.send((b_at, a_at)).unwrap();
+            let _a = a.lock();
+        })
+        .expect_err("B then A after A then B is an inversion")
+    };
+    let (b_at, then_a) = rx.recv().unwrap();
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    assert!(
+        report
+            .text()
+            .starts_with("heddle: POTENTIAL DEADLOCK (lock order)"),
+        "{report}"
+    );
+    assert_has_line(
+        &report,
+        "now",
+        &chain("order-2", (b_created, b_at), (a_created, then_a)),
+    );
+    assert_has_line(
+        &report,
+        "earlier",
+        &chain("order-1", (a_created, lines.0), (b_created, lines.1)),
+    );
+    // The reporting thread held nothing new: both locks are free.
+    assert!(!a.is_locked() && !b.is_locked());
+}
+
+/// A cycle through three classes (A→B, B→C, then C→A) is reported with the two earlier
+/// edges as the "earlier" chain.
+#[test]
+fn three_class_inversion_is_reported() {
+    order_mode();
+    let (a, a_created) = (Arc::new(Lock::new(())), line!());
+    let (b, b_created) = (Arc::new(Lock::new(())), line!());
+    let (c, c_created) = (Arc::new(Lock::new(())), line!());
+    let nest = |name: &'static str, first: &Arc<Lock<()>>, second: &Arc<Lock<()>>| {
+        let (first, second) = (first.clone(), second.clone());
+        on_thread(name, move || {
+            let _f = first.lock();
+            let _s = second.lock();
+        })
+    };
+    nest("ring-ab", &a, &b).expect("no cycle yet");
+    nest("ring-bc", &b, &c).expect("no cycle yet");
+    let report = nest("ring-ca", &c, &a).expect_err("C then A closes A→B→C→A");
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    let text = report.text();
+    let earlier: Vec<_> = text
+        .lines()
+        .filter(|l| l.starts_with("  earlier: "))
+        .collect();
+    assert_eq!(earlier.len(), 2, "{report}");
+    assert!(earlier[0].contains("'ring-ab'") && earlier[1].contains("'ring-bc'"));
+    for created in [a_created, b_created, c_created] {
+        assert!(
+            text.contains(&format!("(created {})", at(created))),
+            "{report}"
+        );
+    }
+}
+
+/// Locks released before the next is taken form no edge: take A, release, take B; then,
+/// elsewhere, B then A is no inversion. (That B→A did become an edge is checked at the
+/// end: A then B is now reported.)
+#[test]
+fn released_locks_form_no_edges() {
+    order_mode();
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("released-1", move || {
+            drop(a.lock());
+            drop(b.lock());
+            // Also through a guard that goes out of scope.
+            {
+                let _a = a.lock();
+            }
+            let _b = b.lock();
+        })
+        .expect("nothing nested");
+    }
+    {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("released-2", move || {
+            let _b = b.lock();
+            let _a = a.lock();
+        })
+        .expect("A was never held while B was taken: no inversion");
+    }
+    let report = {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("released-3", move || {
+            let _a = a.lock();
+            let _b = b.lock();
+        })
+        .expect_err("B→A is an edge now, so A then B is an inversion")
+    };
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    assert!(report.text().contains("'released-2'"), "{report}");
+}
+
+/// Two locks created at one site (one class), taken in both orders: reported per pair.
+#[test]
+fn same_class_pair_taken_in_both_orders_is_reported() {
+    order_mode();
+    let locks: Arc<Vec<Lock<u32>>> = Arc::new((0..2).map(Lock::new).collect());
+    {
+        let locks = locks.clone();
+        on_thread("pair-1", move || {
+            let _x = locks[0].lock();
+            let _y = locks[1].lock();
+        })
+        .expect("one order");
+    }
+    // The same order again, and the same pair from another thread: still fine.
+    {
+        let locks = locks.clone();
+        on_thread("pair-2", move || {
+            let _x = locks[0].lock();
+            let _y = locks[1].lock();
+        })
+        .expect("same order");
+    }
+    let report = {
+        let locks = locks.clone();
+        on_thread("pair-3", move || {
+            let _y = locks[1].lock();
+            let _x = locks[0].lock();
+        })
+        .expect_err("the other order")
+    };
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    let text = report.text();
+    assert!(text.contains("two locks of one class"), "{report}");
+    assert!(text.contains("  now: 'pair-3' took Lock"), "{report}");
+    assert!(text.contains("  earlier: 'pair-1' took Lock"), "{report}");
+    // Reported once: the same inversion again is not reported a second time.
+    {
+        let locks = locks.clone();
+        on_thread("pair-4", move || {
+            let _y = locks[1].lock();
+            let _x = locks[0].lock();
+        })
+        .expect("already reported");
+    }
+}
+
+#[derive(Debug)]
+struct Account {
+    id: usize,
+    balance: i64,
+}
+
+/// The bank-transfer fix: accounts created at one site, every transfer locks the lower
+/// id first; many threads. No report in lock-order mode (and money is conserved).
+#[test]
+fn lock_ordering_by_id_is_not_reported() {
+    order_mode();
+    const ACCOUNTS: usize = 6;
+    let accounts: Arc<Vec<Lock<Account>>> = Arc::new(
+        (0..ACCOUNTS)
+            .map(|id| Lock::new(Account { id, balance: 1000 }))
+            .collect(),
+    );
+    let handles: Vec<_> = (0..6)
+        .map(|t| {
+            let accounts = accounts.clone();
+            Thread::new(move || {
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (t as u64 + 1);
+                for _ in 0..3000 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let from = (seed % ACCOUNTS as u64) as usize;
+                    let to = (from + 1 + (seed >> 32) as usize % (ACCOUNTS - 1)) % ACCOUNTS;
+                    let (lo, hi) = (from.min(to), from.max(to));
+                    let mut first = accounts[lo].lock();
+                    let mut second = accounts[hi].lock();
+                    let (src, dst) = if first.id == from {
+                        (&mut first, &mut second)
+                    } else {
+                        (&mut second, &mut first)
+                    };
+                    src.balance -= 3;
+                    dst.balance += 3;
+                }
+            })
+            .name(format!("order-teller-{t}"))
+            .start()
+        })
+        .collect();
+    for h in handles {
+        outcome(h).expect("ordered by id: no inversion");
+    }
+    let total: i64 = accounts.iter().map(|a| a.lock().balance).sum();
+    assert_eq!(total, 1000 * ACCOUNTS as i64);
+}
+
+/// Re-entering an `RLock` while holding a lock taken inside it is not "the inner lock,
+/// then the RLock": re-entry does not acquire anything.
+#[test]
+fn rlock_reentry_is_not_an_inversion() {
+    order_mode();
+    let r = Arc::new(RLock::new(()));
+    let l = Arc::new(Lock::new(()));
+    on_thread("reenter", move || {
+        let _r = r.lock();
+        let _l = l.lock();
+        let _again = r.lock();
+        let _deeper = r.try_lock().expect("re-entry never fails");
+    })
+    .expect("R then L, then R again while holding both: one order");
+}
+
+/// `try_lock` cannot deadlock, so taking B with `try_lock` while holding A adds no A→B
+/// edge: B then A elsewhere is no inversion.
+#[test]
+fn try_lock_adds_no_edge() {
+    order_mode();
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("try-1", move || {
+            let _a = a.lock();
+            let _b = b.try_lock().expect("free");
+        })
+        .expect("nested try_lock");
+    }
+    let (a2, b2) = (a.clone(), b.clone());
+    on_thread("try-2", move || {
+        let _b = b2.lock();
+        let _a = a2.lock();
+    })
+    .expect("A→B was never an edge");
+}
+
+/// Locks that only ever nest one way, taken by many threads at once, are never reported
+/// (the graph is shared; each thread's edges are the same).
+#[test]
+fn consistent_nesting_on_many_threads_is_not_reported() {
+    order_mode();
+    let outer = Arc::new(Lock::new(0u64));
+    let inner = Arc::new(Lock::new(0u64));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (outer, inner) = (outer.clone(), inner.clone());
+            Thread::new(move || {
+                for _ in 0..2000 {
+                    let mut o = outer.lock();
+                    let mut i = inner.lock();
+                    *o += 1;
+                    *i += 1;
+                }
+            })
+            .name(format!("nest-{t}"))
+            .start()
+        })
+        .collect();
+    for h in handles {
+        outcome(h).expect("one order");
+    }
+    assert_eq!(*outer.lock(), 8000);
+}
+
+#[test]
+#[ignore = "RwLock not integrated yet"]
+fn rwlock_inversion_is_reported() {
+    use heddle::sync::RwLock;
+    order_mode();
+    let a = Arc::new(RwLock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("rw-order-1", move || {
+            let _a = a.read();
+            let _b = b.lock();
+        })
+        .expect("one order");
+    }
+    let report = on_thread("rw-order-2", move || {
+        let _b = b.lock();
+        let _a = a.write();
+    })
+    .expect_err("the other order");
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+}
+
+/// A lock made at the one site of a helper (one class for all of them).
+fn node(v: u32) -> Lock<u32> {
+    Lock::new(v)
+}
+
+/// Same-class pairs are remembered by address. When a lock is dropped and a new one of
+/// the same class later lives at the same address (a freed node reused, a slot
+/// refilled), the pair must be forgotten: the new locks are different locks, and taking
+/// them "the other way" is no inversion. Hand-over-hand traversal of a list whose nodes
+/// are freed and reallocated does exactly this.
+#[test]
+#[ignore = "same-class pairs outlive their locks (no drop hook in RawLock yet)"]
+fn a_dropped_locks_pairs_are_forgotten() {
+    order_mode();
+    on_thread("slots", || {
+        let mut slots: [Option<Lock<u32>>; 2] = [Some(node(0)), Some(node(1))];
+        {
+            let _first = slots[0].as_ref().unwrap().lock();
+            let _second = slots[1].as_ref().unwrap().lock();
+        }
+        // New locks in the same two places; the list now starts in slot 1.
+        slots[0] = Some(node(11));
+        slots[1] = Some(node(10));
+        let _first = slots[1].as_ref().unwrap().lock();
+        let _second = slots[0].as_ref().unwrap().lock();
+    })
+    .expect("four different locks, each pair taken in one order");
+}
+
+/// Under the checker every checked thread runs on one OS thread. Their holds must be
+/// kept apart: t1 only ever holds A and t2 takes B then A, which is no inversion, in
+/// every schedule (including those where t2 takes B while t1 holds A).
+#[test]
+fn checked_threads_holds_are_kept_apart() {
+    use heddle::check::Checker;
+    let explored = Checker::dfs().explore(|| {
+        let a = Arc::new(Lock::new(()));
+        let b = Arc::new(Lock::new(()));
+        let t1 = {
+            let a = a.clone();
+            Thread::new(move || drop(a.lock())).name("t1").start()
+        };
+        let t2 = Thread::new(move || {
+            let _b = b.lock();
+            let _a = a.lock();
+        })
+        .name("t2")
+        .start();
+        t1.join().unwrap();
+        t2.join().unwrap();
+    });
+    if let Err(report) = explored {
+        panic!("false lock-order report under the checker:\n{report}");
+    }
+}
+
+fn make_lock() -> Arc<Lock<()>> {
+    Arc::new(Lock::new(()))
+}
+
+/// A failed execution leaves its unfinished checked threads' stacks leaked (not
+/// unwound), so their holds are never released; checked thread ids are reused by the
+/// next execution. A stale hold must not make edges for a later thread with the same id.
+#[test]
+fn holds_of_a_failed_execution_are_forgotten() {
+    use heddle::check::Checker;
+    use heddle::sync::Event;
+    // Execution that fails while "holder" (thread 1) holds a lock of class A.
+    let failed = Checker::dfs().explore(|| {
+        let a = make_lock();
+        let (locked, never) = (Event::new(), Event::new());
+        let (l, n) = (locked.clone(), never.clone());
+        let _holder = Thread::new(move || {
+            let _a = a.lock();
+            l.set();
+            n.wait();
+        })
+        .name("holder")
+        .start();
+        locked.wait();
+        panic!("fail with the holder blocked");
+    });
+    assert!(failed.is_err());
+    // Thread 1 of a new exploration takes a lock of class B (no A is held in this
+    // program), and thread 2 takes B then A: one order only.
+    let explored = Checker::dfs().explore(|| {
+        let a = make_lock();
+        let b = Arc::new(Lock::new(()));
+        let first = {
+            let b = b.clone();
+            Thread::new(move || drop(b.lock())).name("first").start()
+        };
+        first.join().unwrap();
+        let second = Thread::new(move || {
+            let _b = b.lock();
+            let _a = a.lock();
+        })
+        .start();
+        second.join().unwrap();
+    });
+    if let Err(report) = explored {
+        panic!("false lock-order report from a stale hold:\n{report}");
+    }
+}
