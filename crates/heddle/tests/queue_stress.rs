@@ -34,7 +34,7 @@ fn pcm(name: &str, q: Queue<(usize, usize)>, fifo: bool) {
                 while let Ok((p, i)) = q.get() {
                     if fifo {
                         assert!(
-                            last[p].map_or(true, |l| l < i),
+                            last[p].is_none_or(|l| l < i),
                             "{name}: producer {p}'s items out of order"
                         );
                         last[p] = Some(i);

@@ -136,7 +136,7 @@ use crate::wait::{deadline_after, Object, SpinWait, WaitFor, WaitResult};
 /// Whether `deadline` is still ahead (always, without one).
 #[inline]
 fn before(deadline: Option<Instant>) -> bool {
-    deadline.map_or(true, |d| crate::wait::now() < d)
+    deadline.is_none_or(|d| crate::wait::now() < d)
 }
 
 /// The storage behind a queue.

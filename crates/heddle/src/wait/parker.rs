@@ -182,5 +182,5 @@ impl Parker {
 fn multi_core() -> bool {
     use std::sync::OnceLock;
     static MULTI: OnceLock<bool> = OnceLock::new();
-    *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(false, |n| n.get() > 1))
+    *MULTI.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
