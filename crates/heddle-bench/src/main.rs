@@ -14,6 +14,7 @@ mod harness;
 mod check;
 mod deadlock;
 mod locks;
+mod pools;
 mod python;
 mod queues;
 
@@ -39,6 +40,11 @@ const GROUPS: &[Group] = &[
         name: "queues",
         about: "Queue vs crossbeam-channel, flume, std mpsc, Python",
         run: queues::run,
+    },
+    Group {
+        name: "pools",
+        about: "ThreadPool, Future, parallel vs rayon, threadpool, Python",
+        run: pools::run,
     },
     Group {
         name: "check",

@@ -42,6 +42,10 @@ pub mod check;
 #[cfg(not(loom))]
 pub mod deadlock;
 #[cfg(not(loom))]
+pub mod parallel;
+#[cfg(not(loom))]
+pub mod pool;
+#[cfg(not(loom))]
 pub mod queue;
 pub mod sync;
 // Under `--cfg loom` (model checking the seam, see `wait::sys`) only the seam and the
