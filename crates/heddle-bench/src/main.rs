@@ -10,9 +10,9 @@
 //! JSON object on stdout (notes go to stderr); `--quick` runs fewer, shorter rounds;
 //! `--filter` keeps only the cases whose name contains the given text.
 
-mod harness;
 mod check;
 mod deadlock;
+mod harness;
 mod locks;
 mod pools;
 mod python;

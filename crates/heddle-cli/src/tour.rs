@@ -510,7 +510,8 @@ fn checker_finds_lost_update(_scale: usize) -> Result<String, String> {
         Ok(coverage) => return Err(format!("no failure found ({coverage})")),
         Err(report) => report,
     };
-    let replays_fail = (0..10).all(|_| heddle::check::try_replay(report.token(), lost_update).is_err());
+    let replays_fail =
+        (0..10).all(|_| heddle::check::try_replay(report.token(), lost_update).is_err());
     let fixed = Checker::dfs().explore(|| {
         let counter = Arc::new(heddle::check::AtomicUsize::new(0));
         let c = Arc::clone(&counter);
@@ -528,7 +529,9 @@ fn checker_finds_lost_update(_scale: usize) -> Result<String, String> {
             "found in execution {} ({} preemptions), its token replays it 10/10; fetch_add: {}",
             report.execution(),
             report.preemptions(),
-            fixed.map(|c| c.to_string()).unwrap_or_else(|r| r.message().to_string())
+            fixed
+                .map(|c| c.to_string())
+                .unwrap_or_else(|r| r.message().to_string())
         ),
     )
 }
@@ -537,17 +540,22 @@ fn deadlock_reported(_scale: usize) -> Result<String, String> {
     let a = Arc::new(Lock::new("account A"));
     let b = Arc::new(Lock::new("account B"));
     let both_hold_one = Arc::new(Barrier::new(2));
-    let transfer = |first: Arc<Lock<&'static str>>, second: Arc<Lock<&'static str>>, meet: Arc<Barrier>| {
-        move |_| {
-            let _x = first.lock();
-            meet.wait().expect("not broken");
-            let _y = second.lock();
-        }
-    };
+    let transfer =
+        |first: Arc<Lock<&'static str>>, second: Arc<Lock<&'static str>>, meet: Arc<Barrier>| {
+            move |_| {
+                let _x = first.lock();
+                meet.wait().expect("not broken");
+                let _y = second.lock();
+            }
+        };
     // The report is the panic of the thread that closed the cycle: keep it off stderr.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let t1 = spawn_all_async("teller-1", 1, transfer(Arc::clone(&a), Arc::clone(&b), Arc::clone(&both_hold_one)));
+    let t1 = spawn_all_async(
+        "teller-1",
+        1,
+        transfer(Arc::clone(&a), Arc::clone(&b), Arc::clone(&both_hold_one)),
+    );
     let t2 = spawn_all_async("teller-2", 1, transfer(b, a, both_hold_one));
     let outcomes: Vec<Result<(), String>> = t1
         .into_iter()

@@ -355,7 +355,6 @@ fn consistent_nesting_on_many_threads_is_not_reported() {
 }
 
 #[test]
-#[ignore = "RwLock not integrated yet"]
 fn rwlock_inversion_is_reported() {
     use heddle::sync::RwLock;
     order_mode();

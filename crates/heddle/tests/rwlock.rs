@@ -2,7 +2,9 @@
 //! and each policy's ordering and no-starvation property measured as a bound.
 //!
 //! No sleeps are used as synchronization and nothing asserts on time: "a waiter is
-//! queued" is observed through the lock's own (doc-hidden) queue snapshots.
+//! queued" is observed through the lock's own (doc-hidden) queue snapshots. The one
+//! clock is a deadlock watchdog: threads that all stop making progress for
+//! [`STUCK_AFTER`] fail their test instead of hanging it.
 
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
@@ -90,28 +92,30 @@ fn stress_phase_fair() {
 
 // ----- threads that both read and write --------------------------------------------
 
-/// How long the threads of [`mixed`] may go without any of them completing an operation
-/// before the run is declared deadlocked: far beyond any honest stall.
-const STUCK_AFTER: Duration = Duration::from_secs(2);
+/// How long the threads of [`mixed`] may all go without completing an operation before
+/// the run is declared deadlocked: far beyond any honest stall.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
 
-/// `threads` threads, each doing `OPS` operations on one lock: a write (held for a
-/// moment) every `WRITE_EVERY`-th, reads otherwise, offset per thread: the benchmark's
-/// read-heavy pattern, in many short rounds on fresh locks. Every thread is a reader
-/// most of the time, so a writer-waiting bit left set with no writer behind it parks
-/// them all as readers for good (a hang, reported with the lock's state, instead of
-/// being cleared by some dedicated writer thread as in [`stress`]). Writes are counted
-/// exactly and the lock must end idle.
+/// `threads` threads on one lock, each doing `OPS` operations: a write every
+/// `WRITE_EVERY`-th (offset per thread), reads otherwise. This is the benchmark's
+/// read-heavy pattern, run in `rounds` short rounds on fresh locks. Every thread is a
+/// reader most of the time, so a writer-waiting bit left set with no writer behind it
+/// parks them all as readers for good (unlike in [`stress`], where dedicated writer
+/// threads soon clear it). A hang is reported with the lock's state rather than waited
+/// out; writes are counted exactly and the lock must end idle.
 ///
 /// Regression: under `PhaseFair`, a writer that set the bit, saw the last reader leave
 /// before it enqueued, took the free lock itself and then released it to parked
-/// readers left the bit set with its queue empty; this hung within a few dozen rounds.
-fn mixed(policy: RwPolicy, threads: usize) {
-    let ROUNDS: usize = std::env::var("ROUNDS").map(|v| v.parse().unwrap()).unwrap_or(40);
+/// readers left the bit set with no writer queued; this hung within a few rounds.
+fn mixed(policy: RwPolicy, threads: usize, rounds: usize) {
     const OPS: usize = 5_000;
     const WRITE_EVERY: usize = 10;
-    /// Long enough for readers arriving meanwhile to give up spinning and park.
-    let HOLD: usize = std::env::var("HOLD").map(|v| v.parse().unwrap()).unwrap_or(300);
-    for round in 0..ROUNDS {
+    /// Spins inside a write guard: readers arriving meanwhile stop spinning and park.
+    const WRITE_HOLD: usize = 300;
+    /// Spins inside a read guard: a writer arriving mostly finds a reader inside, so it
+    /// stops spinning and announces itself, and that reader leaves soon after.
+    const READ_HOLD: usize = 40;
+    for round in 0..rounds {
         let lock = Arc::new(RwLock::with_policy((0usize, 0usize), policy));
         let progress = Arc::new(AtomicUsize::new(0));
         let (done_tx, done) = mpsc::channel();
@@ -124,12 +128,15 @@ fn mixed(policy: RwPolicy, threads: usize) {
                         if (k + t) % WRITE_EVERY == 0 {
                             let mut g = lock.write();
                             g.0 += 1;
-                            for _ in 0..HOLD {
+                            for _ in 0..WRITE_HOLD {
                                 spin_loop();
                             }
                             g.1 += 1;
                         } else {
                             let g = lock.read();
+                            for _ in 0..READ_HOLD {
+                                spin_loop();
+                            }
                             assert_eq!(g.0, g.1, "{policy:?}: a reader saw a half-done write");
                         }
                         progress.fetch_add(1, Relaxed);
@@ -143,7 +150,7 @@ fn mixed(policy: RwPolicy, threads: usize) {
         // failing if all of them stop making progress.
         let (mut finished, mut seen, mut since) = (0, 0, Instant::now());
         while finished < threads {
-            match done.recv_timeout(Duration::from_millis(std::env::var("TICK").map(|v| v.parse().unwrap()).unwrap_or(100))) {
+            match done.recv_timeout(Duration::from_millis(100)) {
                 Ok(()) => finished += 1,
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -174,13 +181,13 @@ fn mixed(policy: RwPolicy, threads: usize) {
     }
 }
 
-/// One test for all policies, run one after the other: the threads of concurrent tests
-/// sharing the cores would rarely let this test's threads race each other.
+/// All policies in one test, one after the other: the threads of tests running
+/// concurrently would share the cores with these and rarely let them race each other.
 #[test]
 fn threads_that_read_and_write() {
     for policy in POLICIES {
-        mixed(policy, 2);
-        mixed(policy, 3);
+        mixed(policy, 2, 30);
+        mixed(policy, 3, 5);
     }
 }
 

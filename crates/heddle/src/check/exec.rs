@@ -257,7 +257,6 @@ pub(crate) fn point(op: Op) {
     }
 }
 
-
 /// Block the current thread until [`unblock`] or, if `deadline` is set, until virtual
 /// time reaches it; `true` if it timed out. `what` says what the thread waits for. A deadlock report lists each blocked
 /// thread with the operation it is blocked in; without `what` that is its last schedule

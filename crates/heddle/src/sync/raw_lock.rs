@@ -167,7 +167,11 @@ impl RawLock {
     /// Take the lock back after a condition wait (called at `at`).
     pub(crate) fn relock_after_wait(&self, tracked: bool, at: &'static Location<'static>) {
         let tracked = if tracked { TRACKED } else { 0 };
-        self.lock_word(local::thread_id() << OWNER_SHIFT | LOCKED | tracked, at, None);
+        self.lock_word(
+            local::thread_id() << OWNER_SHIFT | LOCKED | tracked,
+            at,
+            None,
+        );
     }
 
     #[cfg(not(loom))]
@@ -287,7 +291,12 @@ impl RawLock {
 
     /// Take the lock installing `me` (owner, `LOCKED`, maybe `TRACKED`) in the CAS.
     #[inline]
-    fn lock_word(&self, me: u64, at: &'static Location<'static>, deadline: Option<Instant>) -> bool {
+    fn lock_word(
+        &self,
+        me: u64,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
         if self
             .state
             .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)

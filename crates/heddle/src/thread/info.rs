@@ -98,7 +98,11 @@ impl Meta {
     #[track_caller]
     pub(super) fn wait_for(&self, state: u8, deadline: Option<Instant>) -> bool {
         let what = crate::wait::WaitFor {
-            what: if state == FINISHED { "join" } else { "wait for start" },
+            what: if state == FINISHED {
+                "join"
+            } else {
+                "wait for start"
+            },
             object: crate::wait::Object::new("Thread", self, None),
             at: std::panic::Location::caller(),
         };
@@ -106,9 +110,14 @@ impl Meta {
             if self.state() >= state {
                 return true;
             }
-            let result =
-                self.queue
-                    .wait_on(Some(&what), 0, || self.state() < state, || {}, deadline, |_| {});
+            let result = self.queue.wait_on(
+                Some(&what),
+                0,
+                || self.state() < state,
+                || {},
+                deadline,
+                |_| {},
+            );
             if result == WaitResult::TimedOut {
                 return self.state() >= state;
             }
