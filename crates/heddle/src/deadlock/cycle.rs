@@ -37,7 +37,7 @@ impl LockWait {
     /// Register the calling thread as about to wait for `lock` (from `at`); if that
     /// closes a cycle, act on the report (by default: panic, before sleeping).
     pub(crate) fn register(
-        lock: &crate::sync::RawLock,
+        lock: &dyn crate::sync::Owned,
         at: &'static Location<'static>,
         timed: bool,
     ) -> Option<LockWait> {

@@ -48,7 +48,7 @@ pub use event::{Event, EventWait};
 #[cfg(not(loom))]
 pub use lock::{Lock, LockGuard};
 #[cfg(not(loom))]
-pub(crate) use raw_lock::{RawLock, RawLockRef};
+pub(crate) use raw_lock::{Owned, RawLockRef};
 #[cfg(not(loom))]
 pub use rlock::{RLock, RLockError, RLockGuard};
 #[cfg(not(loom))]

@@ -535,9 +535,33 @@ mod loom_tests {
     }
 }
 
+/// What the deadlock detector needs of a lock with an owner.
+#[cfg(not(loom))]
+pub(crate) trait Owned {
+    /// Heddle id of the thread that holds it exclusively, or 0.
+    fn owner(&self) -> u64;
+    /// Kind and creation site, for reports.
+    fn object(&self) -> Object;
+    /// Where the current holder took it, if known.
+    fn taken_at(&self) -> Option<&'static Location<'static>>;
+}
+
+#[cfg(not(loom))]
+impl Owned for RawLock {
+    fn owner(&self) -> u64 {
+        RawLock::owner(self)
+    }
+    fn object(&self) -> Object {
+        RawLock::object(self)
+    }
+    fn taken_at(&self) -> Option<&'static Location<'static>> {
+        RawLock::taken_at(self)
+    }
+}
+
 /// A lock a waiter registered with the deadlock detector; valid while registered.
 #[cfg(not(loom))]
-pub(crate) struct RawLockRef(*const RawLock);
+pub(crate) struct RawLockRef(*const (dyn Owned + 'static));
 
 // SAFETY: only dereferenced under the detector's mutex while the registering thread,
 // which borrows the lock for the whole wait, is still registered.
@@ -546,14 +570,19 @@ unsafe impl Send for RawLockRef {}
 
 #[cfg(not(loom))]
 impl RawLockRef {
-    pub(crate) fn new(lock: &RawLock) -> Self {
-        RawLockRef(lock)
+    pub(crate) fn new(lock: &dyn Owned) -> Self {
+        let ptr: *const (dyn Owned + '_) = lock;
+        // SAFETY: only the lifetime is erased; `get` is only called while the borrow
+        // this came from is alive (see `get`).
+        RawLockRef(unsafe {
+            std::mem::transmute::<*const (dyn Owned + '_), *const (dyn Owned + 'static)>(ptr)
+        })
     }
 
     /// # Safety
     ///
     /// The registration this reference came from must still be in place.
-    pub(crate) unsafe fn get(&self) -> &RawLock {
+    pub(crate) unsafe fn get(&self) -> &dyn Owned {
         // SAFETY: the caller guarantees the lock is still borrowed by its waiter.
         unsafe { &*self.0 }
     }

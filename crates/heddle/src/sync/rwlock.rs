@@ -76,9 +76,10 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
+use super::raw_lock::Owned;
 use crate::wait::sys::{AtomicUsize, Ordering};
 use crate::wait::{
-    deadline_after, observe, Object, SpinWait, WaitQueue, WaitResult, TOKEN_HANDOFF,
+    deadline_after, local, observe, Object, SpinWait, WaitQueue, WaitResult, TOKEN_HANDOFF,
 };
 
 /// Which acquisition an instrumented call makes.
@@ -189,10 +190,30 @@ struct RawRwLock {
     readers: WaitQueue,
     writers: WaitQueue,
     site: &'static Location<'static>,
+    /// The writer's heddle id (0 when not write-held) and where it took the lock: what
+    /// the deadlock detector follows when a thread waits for this lock.
+    writer: std::sync::atomic::AtomicU64,
+    writer_at: std::sync::atomic::AtomicPtr<Location<'static>>,
     /// The state bits that keep a new reader out: `WRITER`, plus `WRITERS_PARKED`
     /// unless the policy prefers readers.
     read_block: usize,
     state: AtomicUsize,
+}
+
+impl Owned for RawRwLock {
+    fn owner(&self) -> u64 {
+        // Exclusive holders only: readers are not recorded, so a writer waiting for
+        // readers is no edge (a cycle through a read hold is not detected).
+        self.writer.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn object(&self) -> Object {
+        Object::new("RwLock", self, Some(self.site))
+    }
+    fn taken_at(&self) -> Option<&'static Location<'static>> {
+        let p = self.writer_at.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: only ever set from `&'static Location` values.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
 }
 
 /// What a hand-off to a writer from a free lock achieved.
@@ -237,6 +258,8 @@ impl RawRwLock {
             readers: WaitQueue::new(),
             writers: WaitQueue::new(),
             site: Location::caller(),
+            writer: std::sync::atomic::AtomicU64::new(0),
+            writer_at: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -263,6 +286,7 @@ impl RawRwLock {
 
     /// Take a read lock, waiting until `deadline` (forever if `None`); `false` on timeout.
     #[inline]
+    #[track_caller]
     fn read_until(&self, deadline: Option<Instant>) -> bool {
         let state = self.state.load(Ordering::Relaxed);
         if state & self.read_block == 0
@@ -282,6 +306,7 @@ impl RawRwLock {
     }
 
     #[cold]
+    #[track_caller]
     fn read_slow(&self, deadline: Option<Instant>) -> bool {
         // Never reset: once a reader has parked, it parks again at once if it must, so
         // it does not burn CPU while holding its place in line.
@@ -315,6 +340,8 @@ impl RawRwLock {
                     continue;
                 }
             }
+            let _waiting =
+                crate::deadlock::LockWait::register(self, Location::caller(), deadline.is_some());
             let result = self.readers.wait(
                 0,
                 || {
@@ -364,6 +391,20 @@ impl RawRwLock {
         }
     }
 
+    /// Record the writer that just took the lock (at `at`).
+    #[inline]
+    fn set_writer(&self, at: &'static Location<'static>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.writer.store(local::thread_id(), Relaxed);
+        self.writer_at
+            .store(at as *const Location<'static> as *mut _, Relaxed);
+    }
+
+    #[inline]
+    fn clear_writer(&self) {
+        self.writer.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
     // ----- writers -----------------------------------------------------------------
 
     #[inline]
@@ -388,6 +429,7 @@ impl RawRwLock {
     /// Take the write lock, waiting until `deadline` (forever if `None`); `false` on
     /// timeout.
     #[inline]
+    #[track_caller]
     fn write_until(&self, deadline: Option<Instant>) -> bool {
         if self
             .state
@@ -400,6 +442,7 @@ impl RawRwLock {
     }
 
     #[cold]
+    #[track_caller]
     fn write_slow(&self, deadline: Option<Instant>) -> bool {
         // Never reset, as for readers: a writer that has once set WRITERS_PARKED sets
         // it again immediately after a failed validation, so readers are not let back
@@ -443,6 +486,8 @@ impl RawRwLock {
                 }
             }
             let mut release_readers = false;
+            let _waiting =
+                crate::deadlock::LockWait::register(self, Location::caller(), deadline.is_some());
             let result = self.writers.wait(
                 0,
                 || {
@@ -752,6 +797,7 @@ impl<T: ?Sized> RwLock<T> {
     /// release must run hooks.
     #[cold]
     #[inline(never)]
+    #[track_caller]
     fn instrumented(
         &self,
         mode: Mode,
@@ -1162,7 +1208,9 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    #[track_caller]
     fn new(lock: &'a RwLock<T>) -> Self {
+        lock.raw.set_writer(Location::caller());
         RwLockWriteGuard {
             lock,
             tracked: false,
@@ -1170,7 +1218,9 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         }
     }
 
+    #[track_caller]
     fn tracked(lock: &'a RwLock<T>, tracked: bool) -> Self {
+        lock.raw.set_writer(Location::caller());
         RwLockWriteGuard {
             lock,
             tracked,
@@ -1201,6 +1251,7 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
         if self.tracked {
             self.lock.release_hooks(true);
         }
+        self.lock.raw.clear_writer();
         self.lock.raw.unlock_write();
     }
 }
