@@ -228,6 +228,55 @@ fn round_trips<C: Chan>(iters: u64) -> Duration {
     })
 }
 
+/// SPSC through heddle's `bounded(1024)`: the consumer marks every item done
+/// (`task_done`), and with `joiner` a third thread sits in `join()` the whole time:
+/// a join waiter must cost the pipe nothing.
+fn heddle_task_done(total: u64, joiner: bool) -> Duration {
+    let q = heddle::queue::Queue::<u64>::bounded(1024);
+    let start = Barrier::new(if joiner { 3 } else { 2 });
+    std::thread::scope(|sc| {
+        let (p, c) = (q.clone(), q.clone());
+        let start = &start;
+        if joiner {
+            let j = q.clone();
+            sc.spawn(move || {
+                start.wait();
+                // Joins as soon as the queue is found busy; returns when all is done.
+                j.join();
+            });
+        }
+        let consumer = sc.spawn(move || {
+            start.wait();
+            let mut sum = 0u64;
+            for _ in 0..total {
+                sum = sum.wrapping_add(c.get().unwrap());
+                c.task_done().unwrap();
+            }
+            std::hint::black_box(sum);
+            Instant::now()
+        });
+        start.wait();
+        let t0 = Instant::now();
+        for i in 0..total {
+            p.put(i).unwrap();
+        }
+        consumer.join().unwrap() - t0
+    })
+}
+
+fn task_done_case(cfg: &Config) -> Case {
+    CaseBuilder::new(
+        "spsc bounded(1024) with task_done, join waiter",
+        Unit::NsPerOp,
+    )
+    .add("heddle", |n| heddle_task_done(n, true))
+    .add("heddle/no joiner", |n| heddle_task_done(n, false))
+    .add("heddle/plain", |n| {
+        pipe::<Heddle>(Cap::Bounded(1024), 1, 1, n)
+    })
+    .measure(cfg)
+}
+
 fn capacity_name(cap: Cap) -> String {
     match cap {
         Cap::Bounded(n) => format!("bounded({n})"),
@@ -277,6 +326,10 @@ fn cases() -> Vec<(String, Spec)> {
         }
     }
     out.push(("rendezvous round trip".to_owned(), None));
+    out.push((
+        "spsc bounded(1024) with task_done, join waiter".to_owned(),
+        None,
+    ));
     out
 }
 
@@ -308,6 +361,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
     for (name, spec) in selected {
         let mut case = match spec {
             Some((cap, p, c)) => pipe_case(cfg, &name, cap, p, c),
+            None if name.starts_with("spsc bounded(1024) with task_done") => task_done_case(cfg),
             None => rendezvous_case(cfg),
         };
         if let Some(py) = &py {
