@@ -120,20 +120,7 @@ impl RawLock {
         if observe::instrumented() {
             return self.acquire_instrumented(at, deadline, false);
         }
-        let word = me << OWNER_SHIFT | LOCKED;
-        if self
-            .state
-            .compare_exchange_weak(0, word, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            self.set_taken_at(at);
-            return true;
-        }
-        let taken = self.lock_slow(word, at, deadline);
-        if taken {
-            self.set_taken_at(at);
-        }
-        taken
+        self.lock_word(me << OWNER_SHIFT | LOCKED, at, deadline)
     }
 
     /// `try_lock` for a user-facing call at `at`.
