@@ -125,29 +125,38 @@ impl Parker {
         }
     }
 
-    /// Before the OS park (a futex round trip: several microseconds each way on this
-    /// kind of machine), watch the word for a moment: a hand-off between two running
-    /// threads (an event ping-pong, a barrier round, a rendezvous) usually lands within
-    /// that, and then the waiter never sleeps. Bounded in time, so a long wait costs at
-    /// most this much CPU; skipped when this is the only CPU.
+    /// Before the OS park (a futex round trip: tens of microseconds each way on this
+    /// kind of machine, measured), watch the word for a moment: a hand-off between two
+    /// running threads (an event ping-pong, a barrier round, a rendezvous) usually lands
+    /// within that, and then the waiter never sleeps. Bounded twice over: in time (a long
+    /// wait costs at most this much CPU) and in spinners (at most as many as CPUs spin
+    /// at once, so a crowd of waiters does not starve the threads that would wake them).
     #[cfg(not(loom))]
     fn spin_briefly(&self) -> bool {
-        const BUDGET: std::time::Duration = std::time::Duration::from_micros(4);
-        if !multi_core() {
+        use std::sync::atomic::{AtomicUsize, Ordering as O};
+        const BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+        static SPINNERS: AtomicUsize = AtomicUsize::new(0);
+        let allowed = spin_slots();
+        if allowed == 0 || SPINNERS.fetch_add(1, O::Relaxed) >= allowed {
+            if allowed != 0 {
+                SPINNERS.fetch_sub(1, O::Relaxed);
+            }
             return false;
         }
         let start = Instant::now();
-        loop {
-            for _ in 0..64 {
-                if self.is_notified() {
-                    return true;
-                }
+        let notified = loop {
+            if (0..64).any(|_| {
                 std::hint::spin_loop();
+                self.is_notified()
+            }) {
+                break true;
             }
             if start.elapsed() >= BUDGET {
-                return self.is_notified();
+                break self.is_notified();
             }
-        }
+        };
+        SPINNERS.fetch_sub(1, O::Relaxed);
+        notified
     }
 
     /// The loom model of [`park_until`](Self::park_until). Loom has no clock, so any
@@ -176,11 +185,17 @@ impl Parker {
     }
 }
 
-/// Whether more than one CPU is available (spinning on one CPU only delays the thread
-/// that would wake us). Read once.
+/// How many threads may spin at once: as many as CPUs (a ping-pong needs both sides
+/// spinning), and none on one CPU, where spinning only delays the thread that would
+/// wake us. Read once.
 #[cfg(not(loom))]
-fn multi_core() -> bool {
+fn spin_slots() -> usize {
     use std::sync::OnceLock;
-    static MULTI: OnceLock<bool> = OnceLock::new();
-    *MULTI.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(
+        || match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => 0,
+            n => n,
+        },
+    )
 }
