@@ -44,7 +44,7 @@ use crate::wait::observe;
 
 pub(crate) use asleep::all_asleep;
 pub(crate) use cycle::LockWait;
-pub(crate) use order::{on_acquire, on_acquired, on_release, reset_checked};
+pub(crate) use order::{before_acquire, on_drop, on_release, reset_checked};
 pub use report::{DeadlockKind, DeadlockReport};
 
 /// What to do when a deadlock (or, in lock-order mode, a potential one) is found.

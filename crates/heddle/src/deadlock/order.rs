@@ -7,16 +7,17 @@
 //! in the class graph is a potential deadlock, reported once with both acquisition
 //! chains. Locks of the same class are checked per pair of instances.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use super::report::{DeadlockKind, DeadlockReport};
-use crate::wait::{local, Object};
+use crate::wait::{observe, Object};
 
 /// Classes the graph will hold before it stops growing (with a warning).
 const MAX_CLASSES: usize = 4096;
@@ -51,6 +52,9 @@ struct Graph {
     classes: HashSet<usize>,
     /// Same-class pairs: (lower addr, higher addr) → whether the lower was taken first.
     pairs: HashMap<(usize, usize), (bool, Witness)>,
+    /// For each address in `pairs`, the addresses it is paired with (so a dropped lock
+    /// finds its pairs without a scan).
+    partners: HashMap<usize, Vec<usize>>,
     reported: HashSet<(usize, usize)>,
     warned_full: bool,
 }
@@ -70,28 +74,88 @@ struct Held {
 /// classes, `(held addr, new addr)` (in the order taken) for two of one class. Once an
 /// edge is in the global graph (or its inversion was reported), taking it again can
 /// change nothing, so the common case never touches the global lock.
-#[derive(Default)]
+///
+/// A small direct-mapped memo in front of the sets answers a repeated nesting (the
+/// common case) with one multiply and one compare.
 struct Known {
     classes: HashSet<(usize, usize), BuildHasherDefault<AddrHasher>>,
     pairs: HashSet<(usize, usize), BuildHasherDefault<AddrHasher>>,
+    memo: [(usize, usize); MEMO],
+    /// [`FORGOTTEN`] when `pairs` was last valid: a dropped lock's pairs are forgotten.
+    generation: u64,
 }
 
+/// Entries in [`Known::memo`] (a power of two).
+const MEMO: usize = 64;
+
+/// Bumped whenever a dropped lock's same-class pairs leave the graph: every thread's
+/// [`Known::pairs`] may name that address, so each thread clears its own before use.
+static FORGOTTEN: AtomicU64 = AtomicU64::new(0);
+
 impl Known {
-    fn contains(&self, old: &Hold, new: &Hold) -> bool {
-        let (a, b) = (old.class(), new.class());
-        if a != b {
-            self.classes.contains(&(a, b))
-        } else {
-            self.pairs.contains(&(old.object.addr, new.object.addr))
+    fn new() -> Self {
+        Known {
+            classes: HashSet::default(),
+            pairs: HashSet::default(),
+            memo: [(0, 0); MEMO],
+            generation: FORGOTTEN.load(Ordering::Relaxed),
         }
     }
 
-    fn insert(&mut self, old: &Hold, new: &Hold) {
+    /// The key an edge is known by: classes, or addresses for two of one class (pair
+    /// keys are tagged in the low bit, which an address of a lock never has set).
+    #[inline]
+    fn key(old: &Hold, new: &Hold) -> (usize, usize) {
         let (a, b) = (old.class(), new.class());
         if a != b {
-            self.classes.insert((a, b));
+            (a, b)
         } else {
-            self.pairs.insert((old.object.addr, new.object.addr));
+            (old.object.addr | 1, new.object.addr)
+        }
+    }
+
+    #[inline]
+    fn slot(key: (usize, usize)) -> usize {
+        let h = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
+        h >> (usize::BITS - MEMO.trailing_zeros())
+    }
+
+    #[inline]
+    fn contains(&mut self, old: &Hold, new: &Hold) -> bool {
+        let key = Self::key(old, new);
+        let slot = Self::slot(key);
+        if self.memo[slot] == key {
+            return true;
+        }
+        let known = if key.0 & 1 == 0 {
+            self.classes.contains(&key)
+        } else {
+            self.pairs.contains(&key)
+        };
+        if known {
+            self.memo[slot] = key;
+        }
+        known
+    }
+
+    fn insert(&mut self, old: &Hold, new: &Hold) {
+        let key = Self::key(old, new);
+        if key.0 & 1 == 0 {
+            self.classes.insert(key);
+        } else {
+            self.pairs.insert(key);
+        }
+        self.memo[Self::slot(key)] = key;
+    }
+
+    /// Forget pairs if some lock was dropped since they were learnt.
+    #[inline]
+    fn refresh(&mut self) {
+        let now = FORGOTTEN.load(Ordering::Relaxed);
+        if now != self.generation {
+            self.generation = now;
+            self.pairs.clear();
+            self.memo = [(0, 0); MEMO];
         }
     }
 }
@@ -122,53 +186,128 @@ impl Hasher for AddrHasher {
 }
 
 /// What one OS thread keeps: the locks held (by each heddle thread running on it) and
-/// the edges it already added. One thread-local, so a hook is one TLS access.
-#[derive(Default)]
+/// the edges it already added.
 struct PerThread {
     held: Vec<Held>,
     known: Known,
 }
 
 thread_local! {
-    static THREAD: RefCell<PerThread> = RefCell::new(PerThread::default());
+    /// One thread-local for everything, reached through [`with_thread`], so each hook
+    /// is one TLS access.
+    static THREAD: UnsafeCell<PerThread> = UnsafeCell::new(PerThread {
+        held: Vec::with_capacity(8),
+        known: Known::new(),
+    });
     /// Under the checker, the graph of the running execution alone: what an execution
     /// reports then depends on its own schedule only, so its replay token reproduces it
     /// (the process-wide graph remembers earlier executions and reports a pair once).
     static CHECKED_GRAPH: RefCell<Graph> = RefCell::new(Graph::default());
 }
 
-/// About to block on (or take) `object`: add edges from every lock still held and
-/// report a potential deadlock if one closes a cycle. Call before acquiring, so a
-/// panicking report holds nothing new.
-pub(crate) fn on_acquire(object: Object, taken_at: &'static Location<'static>) {
+/// Run `f` on this OS thread's state. `f` must not call back into this module (nothing
+/// in it does: it only reads and writes `PerThread`), so the borrow is exclusive.
+#[inline]
+fn with_thread<R>(f: impl FnOnce(&mut PerThread) -> R) -> R {
+    // SAFETY: the state is only reached through this function, whose callers never
+    // re-enter it (see above), so no other reference to it exists while `f` runs.
+    THREAD.with(|t| f(unsafe { &mut *t.get() }))
+}
+
+/// Thread `me` is about to take `object` at `taken_at` (blocking if need be): add
+/// edges from every lock `me` still holds, and report a potential deadlock if one
+/// closes a cycle (before acquiring, so a panicking report holds nothing new; `try_`
+/// forms, which cannot block, add no edges). Then the hold is recorded at once, in the
+/// same thread-local access: the returned [`PendingHold`] takes it back unless the
+/// acquisition succeeds ([`PendingHold::taken`]), also when the wait unwinds.
+#[inline]
+pub(crate) fn before_acquire(
+    me: u64,
+    object: Object,
+    taken_at: &'static Location<'static>,
+    only_try: bool,
+) -> PendingHold {
     let new = Hold { object, taken_at };
-    let me = local::thread_id();
-    // Under the checker every execution starts a graph of its own: what this OS thread
-    // has seen before says nothing about it.
-    let checked = crate::check::active();
-    // The fast path allocates nothing: it only looks for held locks whose edge to the
-    // new one this thread has not seen yet.
-    let pending: Option<Vec<Hold>> = THREAD.with(|t| {
-        let t = t.borrow();
-        let mut pending: Option<Vec<Hold>> = None;
-        for h in &t.held {
-            if h.thread != me || h.hold.object.addr == object.addr {
-                continue; // another checked thread's, or re-entry (RLock)
-            }
-            if checked || !t.known.contains(&h.hold, &new) {
-                pending.get_or_insert_with(Vec::new).push(h.hold);
-            }
-        }
-        pending
+    let state: *mut PerThread = THREAD.with(UnsafeCell::get);
+    // SAFETY: this OS thread's state, which outlives the call; no other reference to it
+    // exists while this runs (nothing here re-enters the module).
+    if !only_try && unseen_edge(unsafe { &mut *state }, me, &new) {
+        add_unseen_edges(me, new);
+    }
+    // SAFETY: as above (`add_unseen_edges` holds no reference once it returns).
+    unsafe { &mut *state }.held.push(Held {
+        thread: me,
+        hold: new,
     });
-    let Some(pending) = pending else { return };
+    PendingHold {
+        state,
+        addr: object.addr,
+    }
+}
+
+/// A hold recorded before its lock was taken; dropped, it is taken back.
+pub(crate) struct PendingHold {
+    state: *mut PerThread,
+    addr: usize,
+}
+
+impl PendingHold {
+    /// The lock was taken: keep the hold.
+    #[inline]
+    pub(crate) fn taken(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PendingHold {
+    #[cold]
+    fn drop(&mut self) {
+        // SAFETY: the state of the OS thread that made this (a `PendingHold` lives on
+        // that thread's stack, in the acquiring call); no other reference exists now.
+        // The wait in between may have switched between checked threads, whose holds
+        // are kept apart by id, so the entry is found by address.
+        remove_hold(unsafe { &mut (*self.state).held }, self.addr);
+    }
+}
+
+/// Whether taking `new` adds an edge thread `me` has not added before. The common
+/// cases (nothing held; an edge seen before) end here, allocating nothing and taking no
+/// global lock. Under the checker every execution starts a graph of its own (what this
+/// OS thread has seen before says nothing about it), so every edge counts.
+#[inline(always)]
+fn unseen_edge(t: &mut PerThread, me: u64, new: &Hold) -> bool {
+    if t.held.is_empty() {
+        return false;
+    }
+    let checked = me & crate::check::CHECKED != 0;
+    t.known.refresh();
+    let PerThread { held, known } = t;
+    held.iter().any(|h| {
+        h.thread == me
+            && h.hold.object.addr != new.object.addr // re-entry (RLock) adds no edge
+            && (checked || !known.contains(&h.hold, new))
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn add_unseen_edges(me: u64, new: Hold) {
+    let checked = me & crate::check::CHECKED != 0;
+    let pending: Vec<Hold> = with_thread(|t| {
+        let PerThread { held, known } = t;
+        held.iter()
+            .filter(|h| h.thread == me && h.hold.object.addr != new.object.addr)
+            .filter(|h| checked || !known.contains(&h.hold, &new))
+            .map(|h| h.hold)
+            .collect()
+    });
     let mut reports = Vec::new();
     for old in pending {
         if let Some(report) = add_edge(old, new) {
             reports.push(report);
         }
         if !checked {
-            THREAD.with(|t| t.borrow_mut().known.insert(&old, &new));
+            with_thread(|t| t.known.insert(&old, &new));
         }
     }
     for report in reports {
@@ -176,32 +315,78 @@ pub(crate) fn on_acquire(object: Object, taken_at: &'static Location<'static>) {
     }
 }
 
-/// `object` is now held (after a successful acquisition, including `try_` forms).
-pub(crate) fn on_acquired(object: Object, taken_at: &'static Location<'static>) {
-    let held = Held {
-        thread: local::thread_id(),
-        hold: Hold { object, taken_at },
-    };
-    THREAD.with(|t| t.borrow_mut().held.push(held));
+/// The lock at `addr` was released.
+#[inline]
+pub(crate) fn on_release(addr: usize) {
+    with_thread(|t| remove_hold(&mut t.held, addr));
 }
 
-/// `object` was released.
-pub(crate) fn on_release(addr: usize) {
-    // Only its holder can release a lock, and one lock has one holder: the address
-    // alone finds the entry.
-    THREAD.with(|t| {
-        let held = &mut t.borrow_mut().held;
-        if let Some(i) = held.iter().rposition(|x| x.hold.object.addr == addr) {
-            held.remove(i);
+/// Remove the hold of the lock at `addr`. Only its holder can release a lock, and one
+/// lock has one holder: the address alone finds the entry, nearly always the last one
+/// (locks nest).
+#[inline]
+fn remove_hold(held: &mut Vec<Held>, addr: usize) {
+    match held.last() {
+        Some(top) if top.hold.object.addr == addr => {
+            held.pop();
         }
-    });
+        _ => {
+            if let Some(i) = held.iter().rposition(|x| x.hold.object.addr == addr) {
+                held.remove(i);
+            }
+        }
+    }
+}
+
+/// The lock at `addr` is being dropped: the same-class pairs that name its address
+/// must go, or a new lock at that address would inherit its order (a false report).
+/// Costs one load unless lock-order mode was ever on or the checker runs this thread.
+#[inline]
+pub(crate) fn on_drop(addr: usize) {
+    if observe::lock_order_ever() || crate::check::active() {
+        forget(addr);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn forget(addr: usize) {
+    if crate::check::active() {
+        let _ = CHECKED_GRAPH.try_with(|g| forget_in(&mut g.borrow_mut(), addr));
+        return;
+    }
+    let forgot = GRAPH
+        .lock()
+        .as_mut()
+        .is_some_and(|graph| forget_in(graph, addr));
+    if forgot {
+        // Threads' memories of these pairs are stale now.
+        FORGOTTEN.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Remove the pairs naming `addr`; whether there were any.
+fn forget_in(graph: &mut Graph, addr: usize) -> bool {
+    let Some(partners) = graph.partners.remove(&addr) else {
+        return false;
+    };
+    for other in partners {
+        let key = (addr.min(other), addr.max(other));
+        graph.pairs.remove(&key);
+        graph.reported.remove(&key);
+        if let Some(list) = graph.partners.get_mut(&other) {
+            list.retain(|&a| a != addr);
+        }
+    }
+    true
 }
 
 /// A checker execution starts on this OS thread: forget the previous one's holds (its
 /// threads may have been abandoned holding locks, and their ids are reused) and graph.
 pub(crate) fn reset_checked() {
     let _ = THREAD.try_with(|t| {
-        t.borrow_mut()
+        // SAFETY: as in `with_thread` (no hook is running on this thread now).
+        unsafe { &mut *t.get() }
             .held
             .retain(|h| h.thread & crate::check::CHECKED == 0)
     });
@@ -284,6 +469,15 @@ fn same_class(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport>
         None => {
             if graph.pairs.len() < MAX_PAIRS {
                 graph.pairs.insert((lo, hi), (lower_first, witness));
+                graph.partners.entry(lo).or_default().push(hi);
+                graph.partners.entry(hi).or_default().push(lo);
+            } else if !graph.warned_full {
+                graph.warned_full = true;
+                eprintln!(
+                    "heddle: lock-order graph is full ({MAX_PAIRS} pairs of same-class locks); \
+                     new pairs are no longer order-checked (cycle detection still covers \
+                     real deadlocks)"
+                );
             }
             None
         }

@@ -118,7 +118,7 @@ impl RawLock {
     ) -> bool {
         #[cfg(not(loom))]
         if observe::instrumented() {
-            return self.acquire_instrumented(at, deadline, false);
+            return self.acquire_instrumented(me, at, deadline, false);
         }
         self.lock_word(me << OWNER_SHIFT | LOCKED, at, deadline)
     }
@@ -128,7 +128,7 @@ impl RawLock {
     pub(crate) fn try_acquire(&self, at: &'static Location<'static>) -> bool {
         #[cfg(not(loom))]
         if observe::instrumented() {
-            return self.acquire_instrumented(at, None, true);
+            return self.acquire_instrumented(local::thread_id(), at, None, true);
         }
         self.try_lock_at(at)
     }
@@ -161,16 +161,20 @@ impl RawLock {
         );
     }
 
+    /// The checker or lock-order mode is watching (thread `me`): a schedule point,
+    /// lock-order edges, then the acquisition, marked `TRACKED` so its release runs the
+    /// matching hooks.
     #[cfg(not(loom))]
     #[cold]
     #[inline(never)]
     fn acquire_instrumented(
         &self,
+        me: u64,
         at: &'static Location<'static>,
         deadline: Option<Instant>,
         only_try: bool,
     ) -> bool {
-        let checked = crate::check::active();
+        let checked = me & crate::check::CHECKED != 0;
         let object = self.object();
         if checked {
             crate::check::point(crate::check::Op {
@@ -178,24 +182,25 @@ impl RawLock {
                 object: Some(object),
                 at,
             });
+        } else if !observe::lock_order() {
+            // Another thread's checker is running: nothing watches this one.
+            let word = me << OWNER_SHIFT | LOCKED;
+            return if only_try {
+                self.try_lock_word(word, at)
+            } else {
+                self.lock_word(word, at, deadline)
+            };
         }
         // Under the checker every execution feeds the lock-order graph.
-        let order = checked || observe::lock_order();
-        if order && !only_try {
-            crate::deadlock::on_acquire(object, at);
-        }
-        // An acquisition whose release must run hooks says so in the same CAS.
-        let tracked = if order || checked { TRACKED } else { 0 };
-        let word = local::thread_id() << OWNER_SHIFT | LOCKED | tracked;
+        let word = me << OWNER_SHIFT | LOCKED | TRACKED;
+        let hold = crate::deadlock::before_acquire(me, object, at, only_try);
         let taken = if only_try {
             self.try_lock_word(word, at)
         } else {
             self.lock_word(word, at, deadline)
         };
-        if taken && tracked != 0 {
-            if order {
-                crate::deadlock::on_acquired(object, at);
-            }
+        if taken {
+            hold.taken();
             if checked {
                 crate::check::acquired(object.addr);
             }
@@ -203,20 +208,20 @@ impl RawLock {
         taken
     }
 
+    /// The checker's hooks matching a `TRACKED` acquisition, before its release: a
+    /// schedule point, and the lock-order hold dropped.
     #[cfg(not(loom))]
     #[cold]
     #[inline(never)]
-    fn release_hooks(&self) {
-        let object = self.object();
-        if crate::check::active() {
-            crate::check::point(crate::check::Op {
-                what: "unlock",
-                object: Some(object),
-                at: self.taken_at().unwrap_or(self.site),
-            });
-            crate::check::released(object.addr);
-        }
-        crate::deadlock::on_release(object.addr);
+    fn checked_release_hooks(&self) {
+        let addr = self as *const Self as usize;
+        crate::check::point(crate::check::Op {
+            what: "unlock",
+            object: Some(self.object()),
+            at: self.taken_at().unwrap_or(self.site),
+        });
+        crate::check::released(addr);
+        crate::deadlock::on_release(addr);
     }
 
     #[inline]
@@ -365,37 +370,64 @@ impl RawLock {
     /// Release. The caller must hold the lock (the guard types guarantee it).
     #[inline]
     pub(crate) fn unlock(&self) {
+        #[cfg(not(loom))]
+        if observe::instrumented() {
+            // The acquisition may have been `TRACKED`: look before the CAS, so a
+            // tracked release costs one CAS, not a failed one and another.
+            let state = self.state.load(Ordering::Relaxed);
+            if state & (TRACKED | PARKED) != 0 {
+                return self.unlock_slow(state);
+            }
+        }
         let me = local::thread_id() << OWNER_SHIFT | LOCKED;
-        if self
+        if let Err(state) = self
             .state
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
         {
-            return;
+            self.unlock_slow(state);
         }
-        self.unlock_slow();
     }
 
+    /// Release when the word is not just "held by me": someone is parked, or the
+    /// acquisition was `TRACKED` (`state` is the word the fast path found).
     #[cold]
-    fn unlock_slow(&self) {
+    fn unlock_slow(&self, state: u64) {
         #[cfg(not(loom))]
-        if self.state.load(Ordering::Relaxed) & TRACKED != 0 {
-            self.release_hooks();
-            let me = local::thread_id() << OWNER_SHIFT | LOCKED | TRACKED;
-            if self
-                .state
-                .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
-                .is_ok()
+        if state & TRACKED != 0 {
+            let held = if (state >> OWNER_SHIFT) & crate::check::CHECKED != 0 {
+                self.checked_release_hooks();
+                // That was a schedule point: read the word again.
+                self.state.load(Ordering::Relaxed)
+            } else {
+                crate::deadlock::on_release(self as *const Self as usize);
+                state
+            };
+            if held & PARKED == 0
+                && self
+                    .state
+                    .compare_exchange(held, 0, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
             {
                 return;
             }
         }
+        #[cfg(loom)]
+        let _ = state;
         // We hold LOCKED, so nobody else changes the word until we store below; storing
         // under the queue lock means no waiter can enqueue on a stale PARKED bit.
         self.queue.notify_one(|_, have_more| {
             let next = if have_more { PARKED } else { 0 };
             self.state.store(next, Ordering::Release);
         });
+    }
+}
+
+/// A dropped lock leaves the lock-order graph: a lock created later at the same address
+/// must not inherit its order (one load when lock-order mode was never on).
+#[cfg(not(loom))]
+impl Drop for RawLock {
+    fn drop(&mut self) {
+        crate::deadlock::on_drop(self as *const Self as usize);
     }
 }
 

@@ -216,6 +216,13 @@ impl Owned for RawRwLock {
     }
 }
 
+/// A dropped lock leaves the lock-order graph (see `RawLock`'s `Drop`).
+impl Drop for RawRwLock {
+    fn drop(&mut self) {
+        crate::deadlock::on_drop(self as *const Self as usize);
+    }
+}
+
 /// What a hand-off to a writer from a free lock achieved.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Handoff {
@@ -804,7 +811,8 @@ impl<T: ?Sized> RwLock<T> {
         at: &'static Location<'static>,
         deadline: Option<Instant>,
     ) -> Option<bool> {
-        let checked = crate::check::active();
+        let me = local::thread_id();
+        let checked = me & crate::check::CHECKED != 0;
         let object = self.object();
         if checked {
             crate::check::point(crate::check::Op {
@@ -815,9 +823,9 @@ impl<T: ?Sized> RwLock<T> {
         }
         let order = checked || observe::lock_order();
         let only_try = matches!(mode, Mode::TryRead | Mode::TryWrite);
-        if order && !only_try {
-            crate::deadlock::on_acquire(object, at);
-        }
+        let hold = order.then(|| crate::deadlock::before_acquire(me, object, at, only_try));
+        // Called here, not through a closure, so a blocked wait is registered with the
+        // caller's location (`#[track_caller]` does not pass through closures).
         let taken = match mode {
             Mode::Read => self.raw.read_until(deadline),
             Mode::TryRead => self.raw.try_read(),
@@ -827,8 +835,8 @@ impl<T: ?Sized> RwLock<T> {
         if !taken {
             return None;
         }
-        if order {
-            crate::deadlock::on_acquired(object, at);
+        if let Some(hold) = hold {
+            hold.taken();
         }
         if checked && matches!(mode, Mode::Write | Mode::TryWrite) {
             crate::check::acquired(object.addr);

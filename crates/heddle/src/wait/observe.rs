@@ -6,7 +6,7 @@
 //! `UNINIT` makes the very first acquisition of the process take the instrumented path
 //! once, to read `HEDDLE_LOCK_ORDER` from the environment.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 const LOCK_ORDER: u8 = 1;
 const CHECKING: u8 = 2;
@@ -14,6 +14,15 @@ const UNINIT: u8 = 4;
 
 static FLAGS: AtomicU8 = AtomicU8::new(UNINIT);
 static CHECKERS: AtomicUsize = AtomicUsize::new(0);
+/// Set once lock-order mode has been on: from then on a dropped lock must leave the
+/// lock-order graph (it may be named there by address).
+static LOCK_ORDER_EVER: AtomicBool = AtomicBool::new(false);
+
+/// Whether lock-order mode was ever on in this process.
+#[inline]
+pub(crate) fn lock_order_ever() -> bool {
+    LOCK_ORDER_EVER.load(Ordering::Relaxed)
+}
 
 /// Whether any acquisition must take the instrumented path.
 #[inline(always)]
@@ -26,6 +35,7 @@ fn init() {
     if FLAGS.load(Ordering::Relaxed) & UNINIT != 0 {
         let from_env = std::env::var_os("HEDDLE_LOCK_ORDER").is_some_and(|v| v == "1");
         if from_env {
+            LOCK_ORDER_EVER.store(true, Ordering::Relaxed);
             FLAGS.fetch_or(LOCK_ORDER, Ordering::Relaxed);
         }
         FLAGS.fetch_and(!UNINIT, Ordering::Relaxed);
@@ -33,14 +43,18 @@ fn init() {
 }
 
 /// Whether lock-order checking is on (reads the environment the first time).
+#[inline]
 pub(crate) fn lock_order() -> bool {
-    init();
+    if FLAGS.load(Ordering::Relaxed) & UNINIT != 0 {
+        init();
+    }
     FLAGS.load(Ordering::Relaxed) & LOCK_ORDER != 0
 }
 
 pub(crate) fn set_lock_order(on: bool) {
     init();
     if on {
+        LOCK_ORDER_EVER.store(true, Ordering::Relaxed);
         FLAGS.fetch_or(LOCK_ORDER, Ordering::Relaxed);
     } else {
         FLAGS.fetch_and(!LOCK_ORDER, Ordering::Relaxed);
