@@ -463,8 +463,7 @@ fn callback_receives_the_report_and_the_thread_keeps_waiting() {
 }
 
 // ---------------------------------------------------------------------------------
-// RwLock: not integrated with the detector yet (sync/rwlock.rs). These pass once it
-// registers its waits like Lock does; until then they would hang, hence ignored.
+// RwLock: writers are owners; read holds are published by blocked threads.
 
 #[test]
 fn rwlock_write_ab_ba_cycle_is_reported() {
@@ -500,20 +499,20 @@ fn rwlock_write_ab_ba_cycle_is_reported() {
 
 /// A reader holding one `RwLock` and a writer holding another, each wanting the other:
 /// the writer waits for a reader, which has no single owner word: the detector must
-/// still follow it.
+/// still follow it, and say where the read lock was taken.
 #[test]
-#[ignore = "readers are not recorded: a writer waiting for a read hold is no edge yet \
-            (only the all-asleep detector sees this one)"]
 fn rwlock_reader_writer_cycle_is_reported() {
     use heddle::sync::RwLock;
     let _s = serial();
     let a = Arc::new(RwLock::new(()));
     let b = Arc::new(Lock::new(()));
     let meet = Arc::new(Barrier::new(2));
+    let (lines_tx, lines_rx) = mpsc::channel();
     let reader = {
-        let (a, b, meet) = (a.clone(), b.clone(), meet.clone());
+        let (a, b, meet, lines_tx) = (a.clone(), b.clone(), meet.clone(), lines_tx.clone());
         Thread::new(move || {
-            let _r = a.read();
+            let (_r, read_at) = (a.read(), line!());
+            lines_tx.send(("read", read_at)).unwrap();
             meet.wait();
             let _b = b.lock();
         })
@@ -525,15 +524,122 @@ fn rwlock_reader_writer_cycle_is_reported() {
         Thread::new(move || {
             let _b = b.lock();
             meet.wait();
-            let _w = a.write();
+            let (_w, write_at) = (a.write(), line!());
+            lines_tx.send(("write", write_at)).unwrap();
         })
         .name("rw-writer")
         .start()
     };
     let report = exactly_one_report(vec![reader, writer]);
     assert_eq!(report.kind(), DeadlockKind::LockCycle);
+    let read_at = lines_rx.recv().unwrap();
+    assert_eq!(read_at.0, "read");
     line_of(&report, "rw-reader");
-    line_of(&report, "rw-writer");
+    let writer_line = line_of(&report, "rw-writer");
+    assert!(
+        writer_line.contains("waits to write RwLock")
+            && writer_line.contains("held for reading by 'rw-reader'")
+            && writer_line.contains(&format!("(read at {})", at(read_at.1))),
+        "{report}"
+    );
+}
+
+/// A thread holding a read lock that asks for the write lock of the same `RwLock` waits
+/// for itself (no upgrade): reported at once, by that thread.
+#[test]
+fn rwlock_upgrade_is_reported() {
+    use heddle::sync::RwLock;
+    let _s = serial();
+    let a = Arc::new(RwLock::new(()));
+    let t = {
+        let a = a.clone();
+        Thread::new(move || {
+            let _r = a.read();
+            let _w = a.write();
+        })
+        .name("upgrader")
+        .start()
+    };
+    let report = outcome(t).expect_err("waits for its own read hold");
+    assert_eq!(report.kind(), DeadlockKind::LockCycle);
+    assert!(report.text().contains("holds for reading"), "{report}");
+    line_of(&report, "upgrader");
+    // The read guard was released as the reporting thread unwound.
+    assert!(a.try_write().is_some());
+}
+
+/// Under a policy that holds new readers back for a waiting writer, a thread reading a
+/// lock it already reads waits for that writer, which waits for the first read: a
+/// cycle through a *waiting* writer, reported with the policy named.
+#[test]
+fn rwlock_second_read_behind_a_waiting_writer_is_reported() {
+    use heddle::sync::{RwLock, RwPolicy};
+    let _s = serial();
+    for policy in [RwPolicy::PhaseFair, RwPolicy::WriterPreferring] {
+        let a = Arc::new(RwLock::with_policy((), policy));
+        let (held_tx, held_rx) = mpsc::channel();
+        let reader = {
+            let a = a.clone();
+            Thread::new(move || {
+                let _first = a.read();
+                held_tx.send(()).unwrap();
+                // Wait until the writer waits (new readers are then held back).
+                while let Some(probe) = a.try_read() {
+                    drop(probe);
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                let _second = a.read();
+            })
+            .name("re-reader")
+            .start()
+        };
+        held_rx.recv().unwrap();
+        let writer = {
+            let a = a.clone();
+            Thread::new(move || drop(a.write())).name("writer").start()
+        };
+        let report = exactly_one_report(vec![reader, writer]);
+        assert_eq!(report.kind(), DeadlockKind::LockCycle, "{policy:?}");
+        assert!(
+            line_of(&report, "re-reader").contains("behind 'writer'"),
+            "{policy:?}: {report}"
+        );
+        assert!(
+            line_of(&report, "writer").contains("held for reading by 're-reader'"),
+            "{policy:?}: {report}"
+        );
+    }
+}
+
+/// Read-read is no deadlock: two threads each reading one lock and then the other's
+/// finish, with no report, under every policy (no writer waits).
+#[test]
+fn rwlock_read_read_crossing_is_not_reported() {
+    use heddle::sync::{RwLock, RwPolicy};
+    let _s = serial();
+    for policy in [
+        RwPolicy::ReaderPreferring,
+        RwPolicy::WriterPreferring,
+        RwPolicy::PhaseFair,
+    ] {
+        let a = Arc::new(RwLock::with_policy(1, policy));
+        let b = Arc::new(RwLock::with_policy(2, policy));
+        let meet = Arc::new(Barrier::new(2));
+        let spawn = |first: Arc<RwLock<i32>>, second: Arc<RwLock<i32>>| {
+            let meet = meet.clone();
+            Thread::new(move || {
+                let x = first.read();
+                meet.wait();
+                let y = second.read();
+                *x + *y
+            })
+            .start()
+        };
+        let t1 = spawn(a.clone(), b.clone());
+        let t2 = spawn(b, a);
+        assert_eq!(outcome(t1).expect("no deadlock"), 3);
+        assert_eq!(outcome(t2).expect("no deadlock"), 3);
+    }
 }
 
 /// After a condition wait the lock is held again; a cycle report must still say where

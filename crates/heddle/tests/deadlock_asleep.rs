@@ -138,7 +138,13 @@ const SCENARIOS: &[Scenario] = &[
         name: "main_left_blocked_when_the_last_other_thread_exits_is_reported",
         run: last_other_thread_exits,
         expect: Expect::PassReported,
-        ignore: Some("the check runs only when a thread blocks, not when one exits"),
+        ignore: None,
+    },
+    Scenario {
+        name: "main_left_blocked_when_a_heddle_worker_exits_is_reported",
+        run: last_heddle_worker_exits,
+        expect: Expect::PassReported,
+        ignore: None,
     },
 ];
 
@@ -707,5 +713,24 @@ fn last_other_thread_exits() {
     let helper = std::thread::spawn(|| common::wait_parked(std::process::id()));
     drop(sem.acquire());
     drop(helper);
+    panic!("nobody releases the semaphore");
+}
+
+/// As above, but the thread that leaves is a heddle thread: while it runs, the main
+/// thread's wait is not all-asleep (someone could still release); its exit is what makes
+/// it one, and the exit itself asks a sleeper to look again.
+fn last_heddle_worker_exits() {
+    let sem = Arc::new(Semaphore::new(0));
+    let main_tid = common::os_tid();
+    deadlock::set_action(Action::Callback(Arc::new(|report| {
+        assert_eq!(report.kind(), DeadlockKind::AllAsleep);
+        assert!(report.text().contains("'MainThread'"), "{report}");
+        pass_with(Some(report));
+    })));
+    let worker = Thread::new(move || common::wait_parked(main_tid))
+        .name("leaves")
+        .start();
+    drop(sem.acquire());
+    drop(worker);
     panic!("nobody releases the semaphore");
 }

@@ -61,6 +61,14 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
     Some(DeadlockReport::new(DeadlockKind::AllAsleep, text))
 }
 
+/// Whether an untimed waiter should re-check every so often: every thread heddle knows
+/// is blocked, so only a thread it does not see keeps the process going, and that one
+/// may exit without telling anyone.
+pub(crate) fn worth_watching() -> bool {
+    // Elsewhere the process's thread count is unknown and nothing is ever reported.
+    cfg!(target_os = "linux") && observe::blocked_count() as u64 >= local::live_threads()
+}
+
 /// Threads in this process (Linux: field 20 of /proc/self/stat).
 #[cfg(target_os = "linux")]
 fn os_thread_count() -> Option<usize> {

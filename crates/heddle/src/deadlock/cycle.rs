@@ -23,6 +23,12 @@ struct Waiting {
     lock: RawLockRef,
     at: &'static Location<'static>,
     timed: bool,
+    /// Waits for exclusive access (a `Lock`, an `RLock`, an `RwLock` write); `false` for
+    /// an `RwLock` read.
+    exclusive: bool,
+    /// The `RwLock` read holds of the waiting thread (see `reads`): blocked, it cannot
+    /// release them, so a writer waiting for one of those locks waits for this thread.
+    reads: Vec<(usize, &'static Location<'static>)>,
     name: String,
 }
 
@@ -34,12 +40,14 @@ pub(crate) struct LockWait {
 }
 
 impl LockWait {
-    /// Register the calling thread as about to wait for `lock` (from `at`); if that
-    /// closes a cycle, act on the report (by default: panic, before sleeping).
+    /// Register the calling thread as about to wait for `lock` (from `at`; `exclusive`
+    /// unless it is an `RwLock` read); if that closes a cycle, act on the report (by
+    /// default: panic, before sleeping).
     pub(crate) fn register(
         lock: &dyn crate::sync::Owned,
         at: &'static Location<'static>,
         timed: bool,
+        exclusive: bool,
     ) -> Option<LockWait> {
         if crate::check::active() {
             // The checker reports deadlocks of its own executions, with the trace.
@@ -47,6 +55,7 @@ impl LockWait {
         }
         let id = local::thread_id();
         let name = crate::thread::current().name().to_string();
+        let reads = super::reads::snapshot();
         let report = {
             let mut guard = WAITS.lock();
             let waits = guard.get_or_insert_with(HashMap::new);
@@ -56,6 +65,8 @@ impl LockWait {
                     lock: RawLockRef::new(lock),
                     at,
                     timed,
+                    exclusive,
+                    reads,
                     name,
                 },
             );
@@ -70,7 +81,7 @@ impl LockWait {
             drop(registration);
             super::act(report);
             // A non-panicking action: keep waiting, registered again.
-            return LockWait::register(lock, at, true);
+            return LockWait::register(lock, at, true, exclusive);
         }
         Some(registration)
     }
@@ -89,72 +100,186 @@ impl Drop for LockWait {
 /// holder, who need not be waiting for a lock.
 pub(super) fn describe(id: u64, name_of: impl Fn(u64) -> Option<String>) -> Option<String> {
     let guard = WAITS.lock();
-    let w = guard.as_ref()?.get(&id)?;
+    let waits = guard.as_ref()?;
+    let w = waits.get(&id)?;
     // SAFETY: as in `find_cycle`: registered, and we hold the mutex.
     let lock = unsafe { w.lock.get() };
     let owner = lock.owner();
-    let holder = match name_of(owner) {
-        Some(name) => format!("'{name}' (ident {owner})"),
-        None if owner == 0 => "nobody (just released)".to_string(),
-        None => format!("ident {owner}"),
+    let name = |id: u64| match name_of(id) {
+        Some(name) => format!("'{name}' (ident {id})"),
+        None => format!("ident {id}"),
+    };
+    let holder = if owner != 0 {
+        format!(
+            "held by {}, taken at {}",
+            name(owner),
+            lock.taken_at().map_or_else(|| "?".to_string(), short)
+        )
+    } else {
+        let readers: Vec<String> = read_holders(waits, lock.object().addr)
+            .map(|(r, at)| format!("{} (read at {})", name(r), short(at)))
+            .collect();
+        if readers.is_empty() {
+            "held by nobody (just released)".to_string()
+        } else {
+            format!("read-held by {}", readers.join(", "))
+        }
     };
     Some(format!(
-        "lock on {} at {}, held by {holder}, taken at {}",
+        "{} on {} at {}, {holder}",
+        if w.exclusive { "lock" } else { "read lock" },
         lock.object(),
         short(w.at),
-        lock.taken_at().map_or_else(|| "?".to_string(), short),
     ))
 }
 
-fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> {
-    let mut path = vec![me];
-    let mut current = &waits[&me];
-    loop {
-        // SAFETY: a registered lock is alive: its waiter borrows it until it
-        // deregisters, which needs the mutex we hold.
-        let owner = unsafe { current.lock.get() }.owner();
-        if owner == 0 || current.timed {
-            return None;
-        }
-        if owner == me {
-            return Some(report(waits, &path));
-        }
-        if path.contains(&owner) {
-            return None; // a cycle that does not go through us: its closer reports it
-        }
-        current = waits.get(&owner)?;
-        path.push(owner);
+/// Why one waiting thread waits for the next in a cycle.
+#[derive(Clone, Copy)]
+enum Edge {
+    /// The next thread holds the lock exclusively.
+    Holds,
+    /// The next thread holds it for reading (taken there) and this one waits to write.
+    ReadHolds(&'static Location<'static>),
+    /// This one waits to read; the next is a writer queued for the lock, which the
+    /// policy lets in first.
+    QueuedWriter,
+}
+
+/// Blocked threads that published a read hold on the lock at `addr`, with where they
+/// took it.
+fn read_holders(
+    waits: &HashMap<u64, Waiting>,
+    addr: usize,
+) -> impl Iterator<Item = (u64, &'static Location<'static>)> + '_ {
+    waits.iter().filter_map(move |(&id, w)| {
+        w.reads
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|&(_, at)| (id, at))
+    })
+}
+
+/// The threads `id` waits for: the lock's exclusive holder; else, for a writer, the
+/// blocked threads that hold it for reading; else, for a reader held back by waiting
+/// writers (policies that prefer them), those writers. A timed wait waits for nobody:
+/// it ends on its own.
+fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
+    let Some(w) = waits.get(&id) else {
+        return Vec::new();
+    };
+    if w.timed {
+        return Vec::new();
+    }
+    // SAFETY: a registered lock is alive: its waiter borrows it until it deregisters,
+    // which needs the mutex our caller holds.
+    let lock = unsafe { w.lock.get() };
+    let owner = lock.owner();
+    if owner != 0 {
+        return vec![(owner, Edge::Holds)];
+    }
+    let addr = lock.object().addr;
+    if w.exclusive {
+        read_holders(waits, addr)
+            .map(|(r, at)| (r, Edge::ReadHolds(at)))
+            .collect()
+    } else if lock.readers_wait_for_waiting_writers() {
+        waits
+            .iter()
+            .filter(|(_, o)| {
+                o.exclusive
+                    && !o.timed
+                    // SAFETY: as above.
+                    && unsafe { o.lock.get() }.object().addr == addr
+            })
+            .map(|(&o, _)| (o, Edge::QueuedWriter))
+            .collect()
+    } else {
+        Vec::new()
     }
 }
 
-fn report(waits: &HashMap<u64, Waiting>, path: &[u64]) -> DeadlockReport {
-    let mut text = if path.len() == 1 {
-        // A `Lock` is not re-entrant: taking it again in its holder waits for ever.
-        "heddle: DEADLOCK: a thread waits for a lock it holds itself (a Lock is not \
-         re-entrant; use an RLock, or release it first):\n"
-            .to_string()
+/// A cycle of waits through `me`, found by depth-first search: `me` just registered,
+/// so any cycle that exists now and did not before goes through it (others were
+/// reported by whoever closed them).
+fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> {
+    let mut path: Vec<(u64, Edge)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<(u64, Vec<(u64, Edge)>)> = vec![(me, successors(waits, me))];
+    seen.insert(me);
+    while let Some((node, next)) = stack.last_mut() {
+        let node = *node;
+        let Some((succ, edge)) = next.pop() else {
+            stack.pop();
+            path.pop();
+            continue;
+        };
+        if succ == me {
+            let mut cycle: Vec<(u64, Edge)> = path.clone();
+            cycle.push((node, edge));
+            return Some(report(waits, &cycle));
+        }
+        if seen.insert(succ) {
+            path.push((node, edge));
+            stack.push((succ, successors(waits, succ)));
+        }
+    }
+    None
+}
+
+fn report(waits: &HashMap<u64, Waiting>, cycle: &[(u64, Edge)]) -> DeadlockReport {
+    let mut text = if cycle.len() == 1 {
+        match cycle[0].1 {
+            Edge::ReadHolds(_) => "heddle: DEADLOCK: a thread waits to write an RwLock it holds \
+                                   for reading (a read lock cannot be upgraded; release it first):\n"
+                .to_string(),
+            // A `Lock` is not re-entrant: taking it again in its holder waits for ever.
+            _ => "heddle: DEADLOCK: a thread waits for a lock it holds itself (a Lock is not \
+                  re-entrant; use an RLock, or release it first):\n"
+                .to_string(),
+        }
     } else {
         format!(
             "heddle: DEADLOCK: {} threads wait for each other's locks (the cycle just closed):\n",
-            path.len()
+            cycle.len()
         )
     };
-    for (i, id) in path.iter().enumerate() {
-        let w = &waits[id];
-        // SAFETY: as in `find_cycle`: registered, and we hold the mutex.
+    for (i, &(id, edge)) in cycle.iter().enumerate() {
+        let w = &waits[&id];
+        // SAFETY: as in `successors`: registered, and we hold the mutex.
         let lock = unsafe { w.lock.get() };
-        let holder = &waits[&path[(i + 1) % path.len()]];
-        let _ = writeln!(
-            text,
-            "  '{}' (ident {id}) waits for {} at {}, held by '{}' (taken at {})",
-            w.name,
-            lock.object(),
-            short(w.at),
-            holder.name,
-            lock.taken_at().map_or_else(|| "?".to_string(), short),
-        );
+        let next = &waits[&cycle[(i + 1) % cycle.len()].0];
+        let _ = match edge {
+            Edge::Holds => writeln!(
+                text,
+                "  '{}' (ident {id}) waits for {} at {}, held by '{}' (taken at {})",
+                w.name,
+                lock.object(),
+                short(w.at),
+                next.name,
+                lock.taken_at().map_or_else(|| "?".to_string(), short),
+            ),
+            Edge::ReadHolds(read_at) => writeln!(
+                text,
+                "  '{}' (ident {id}) waits to write {} at {}, held for reading by '{}' (read at {})",
+                w.name,
+                lock.object(),
+                short(w.at),
+                next.name,
+                short(read_at),
+            ),
+            Edge::QueuedWriter => writeln!(
+                text,
+                "  '{}' (ident {id}) waits to read {} at {}, behind '{}', a writer waiting for it \
+                 since {} (the lock's policy lets no new reader in while a writer waits)",
+                w.name,
+                lock.object(),
+                short(w.at),
+                next.name,
+                short(next.at),
+            ),
+        };
     }
-    text.push_str(if path.len() == 1 {
+    text.push_str(if cycle.len() == 1 {
         "  fix: release the lock before taking it again\n"
     } else {
         "  fix: take these locks in one global order (or use try_lock / lock_timeout and back off)\n"

@@ -33,6 +33,7 @@
 mod asleep;
 mod cycle;
 mod order;
+mod reads;
 mod report;
 
 use std::fmt;
@@ -42,9 +43,10 @@ use parking_lot::RwLock;
 
 use crate::wait::observe;
 
-pub(crate) use asleep::all_asleep;
+pub(crate) use asleep::{all_asleep, worth_watching};
 pub(crate) use cycle::LockWait;
 pub(crate) use order::{before_acquire, on_drop, on_release, reset_checked};
+pub(crate) use reads::{add as read_taken, remove as read_released};
 pub use report::{DeadlockKind, DeadlockReport};
 
 /// What to do when a deadlock (or, in lock-order mode, a potential one) is found.

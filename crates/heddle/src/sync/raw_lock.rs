@@ -345,7 +345,7 @@ impl RawLock {
             // About to sleep on a lock with an owner: the moment a wait-for cycle can
             // close. The registration lasts while we wait; a cycle is acted on at once.
             #[cfg(not(loom))]
-            let _waiting = crate::deadlock::LockWait::register(self, at, deadline.is_some());
+            let _waiting = crate::deadlock::LockWait::register(self, at, deadline.is_some(), true);
             #[cfg(loom)]
             let _ = at;
             let result = self.queue.wait(
@@ -563,6 +563,11 @@ pub(crate) trait Owned {
     fn object(&self) -> Object;
     /// Where the current holder took it, if known.
     fn taken_at(&self) -> Option<&'static Location<'static>>;
+    /// Whether a reader waits for writers that are only waiting, not holding (an
+    /// `RwLock` whose policy prefers waiting writers to new readers).
+    fn readers_wait_for_waiting_writers(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(not(loom))]

@@ -82,6 +82,15 @@ use crate::wait::{
     deadline_after, local, observe, Object, SpinWait, WaitQueue, WaitResult, TOKEN_HANDOFF,
 };
 
+/// What an instrumented acquisition did that its release must undo.
+#[derive(Clone, Copy)]
+struct Taken {
+    /// Lock-order (and checker) hooks ran: the release runs the matching ones.
+    tracked: bool,
+    /// A read hold went into this thread's table for the deadlock detector.
+    recorded: bool,
+}
+
 /// Which acquisition an instrumented call makes.
 #[derive(Clone, Copy)]
 enum Mode {
@@ -202,8 +211,8 @@ struct RawRwLock {
 
 impl Owned for RawRwLock {
     fn owner(&self) -> u64 {
-        // Exclusive holders only: readers are not recorded, so a writer waiting for
-        // readers is no edge (a cycle through a read hold is not detected).
+        // The exclusive holder; read holders are published by blocked threads (see
+        // `deadlock::reads`).
         self.writer.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn object(&self) -> Object {
@@ -214,12 +223,33 @@ impl Owned for RawRwLock {
         // SAFETY: only ever set from `&'static Location` values.
         (!p.is_null()).then(|| unsafe { &*p })
     }
+    fn readers_wait_for_waiting_writers(&self) -> bool {
+        self.read_block & WRITERS_PARKED != 0
+    }
 }
 
 /// A dropped lock leaves the lock-order graph (see `RawLock`'s `Drop`).
 impl Drop for RawRwLock {
     fn drop(&mut self) {
         crate::deadlock::on_drop(self as *const Self as usize);
+    }
+}
+
+/// Lets in the readers a writer held back, when that writer leaves the queue without
+/// the lock (timed out, or unwound by a deadlock report) as the last waiting writer.
+struct AdmitOnGiveUp<'a> {
+    lock: &'a RawRwLock,
+    armed: std::cell::Cell<bool>,
+}
+
+impl Drop for AdmitOnGiveUp<'_> {
+    fn drop(&mut self) {
+        if self.armed.get() {
+            let state = self.lock.state.load(Ordering::Relaxed);
+            if state & self.lock.read_block == 0 {
+                self.lock.admit_readers();
+            }
+        }
     }
 }
 
@@ -347,8 +377,12 @@ impl RawRwLock {
                     continue;
                 }
             }
-            let _waiting =
-                crate::deadlock::LockWait::register(self, Location::caller(), deadline.is_some());
+            let _waiting = crate::deadlock::LockWait::register(
+                self,
+                Location::caller(),
+                deadline.is_some(),
+                false,
+            );
             let result = self.readers.wait(
                 0,
                 || {
@@ -492,9 +526,19 @@ impl RawRwLock {
                     continue;
                 }
             }
-            let mut release_readers = false;
-            let _waiting =
-                crate::deadlock::LockWait::register(self, Location::caller(), deadline.is_some());
+            // Set (under the writers' queue lock) if this writer gives up as the last
+            // waiting writer: readers held back only by it must be let in. The guard
+            // does it on every way out, including a deadlock report unwinding the wait.
+            let release_readers = AdmitOnGiveUp {
+                lock: self,
+                armed: std::cell::Cell::new(false),
+            };
+            let _waiting = crate::deadlock::LockWait::register(
+                self,
+                Location::caller(),
+                deadline.is_some(),
+                true,
+            );
             let result = self.writers.wait(
                 0,
                 || {
@@ -506,24 +550,14 @@ impl RawRwLock {
                 |is_empty| {
                     if is_empty {
                         let prev = self.state.fetch_and(!WRITERS_PARKED, Ordering::Relaxed);
-                        release_readers = prev & READERS_PARKED != 0;
+                        release_readers.armed.set(prev & READERS_PARKED != 0);
                     }
                 },
             );
             match result {
                 // Handed the lock (even if the deadline passed meanwhile).
                 WaitResult::Notified(TOKEN_HANDOFF) => return true,
-                WaitResult::TimedOut => {
-                    // We were the last waiting writer: readers held back only because a
-                    // writer waited may go now.
-                    if release_readers {
-                        let state = self.state.load(Ordering::Relaxed);
-                        if state & self.read_block == 0 {
-                            self.admit_readers();
-                        }
-                    }
-                    return false;
-                }
+                WaitResult::TimedOut => return false,
                 WaitResult::Notified(_) | WaitResult::Invalid => {}
             }
             state = self.state.load(Ordering::Relaxed);
@@ -799,9 +833,14 @@ impl<T: ?Sized> RwLock<T> {
         Object::new("RwLock", &self.raw, Some(self.raw.site))
     }
 
+    /// The address the deadlock detector knows this lock by.
+    #[inline]
+    fn raw_addr(&self) -> usize {
+        &self.raw as *const RawRwLock as usize
+    }
+
     /// The checker or lock-order mode is watching: a schedule point, lock-order edges,
-    /// then the acquisition. `Some(tracked)` if taken; `tracked` says whether its
-    /// release must run hooks.
+    /// then the acquisition. `Some(taken)` if taken, saying what its release must undo.
     #[cold]
     #[inline(never)]
     #[track_caller]
@@ -810,7 +849,7 @@ impl<T: ?Sized> RwLock<T> {
         mode: Mode,
         at: &'static Location<'static>,
         deadline: Option<Instant>,
-    ) -> Option<bool> {
+    ) -> Option<Taken> {
         let me = local::thread_id();
         let checked = me & crate::check::CHECKED != 0;
         let object = self.object();
@@ -838,10 +877,20 @@ impl<T: ?Sized> RwLock<T> {
         if let Some(hold) = hold {
             hold.taken();
         }
-        if checked && matches!(mode, Mode::Write | Mode::TryWrite) {
+        let read = matches!(mode, Mode::Read | Mode::TryRead);
+        if checked && !read {
             crate::check::acquired(object.addr);
         }
-        Some(order || checked)
+        // A checked thread's deadlocks are the checker's to report; checked threads
+        // also share one OS thread, whose table of read holds is not theirs.
+        let recorded = read && !checked;
+        if recorded {
+            crate::deadlock::read_taken(object.addr, at);
+        }
+        Some(Taken {
+            tracked: order,
+            recorded,
+        })
     }
 
     /// The hooks matching an instrumented acquisition, before its release.
@@ -889,7 +938,7 @@ impl<T: ?Sized> RwLock<T> {
             return RwLockReadGuard::tracked(self, tracked.expect("an untimed read"));
         }
         self.raw.read_until(None);
-        RwLockReadGuard::new(self)
+        RwLockReadGuard::new(self, Location::caller())
     }
 
     /// Take a read lock if the policy admits a reader right now; never blocks. Under
@@ -911,7 +960,9 @@ impl<T: ?Sized> RwLock<T> {
                 .instrumented(Mode::TryRead, Location::caller(), None)
                 .map(|t| RwLockReadGuard::tracked(self, t));
         }
-        self.raw.try_read().then(|| RwLockReadGuard::new(self))
+        self.raw
+            .try_read()
+            .then(|| RwLockReadGuard::new(self, Location::caller()))
     }
 
     /// Like [`read`](Self::read), but give up after `timeout` and return `None`. If the
@@ -934,11 +985,11 @@ impl<T: ?Sized> RwLock<T> {
                 .map(|t| RwLockReadGuard::tracked(self, t));
         }
         if self.raw.try_read() {
-            return Some(RwLockReadGuard::new(self));
+            return Some(RwLockReadGuard::new(self, Location::caller()));
         }
         self.raw
             .read_until(deadline_after(timeout))
-            .then(|| RwLockReadGuard::new(self))
+            .then(|| RwLockReadGuard::new(self, Location::caller()))
     }
 
     /// Block until no one else holds the lock, take it exclusively, and return a guard
@@ -1132,6 +1183,9 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
     /// Taken on the instrumented path: the release runs the matching hooks.
     tracked: bool,
+    /// In this thread's read holds for the deadlock detector (all but a checked
+    /// thread's, whose deadlocks the checker reports).
+    recorded: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -1139,18 +1193,24 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
 impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
-    fn new(lock: &'a RwLock<T>) -> Self {
+    /// A read lock just taken at `at` on the fast path.
+    #[inline]
+    fn new(lock: &'a RwLock<T>, at: &'static Location<'static>) -> Self {
+        crate::deadlock::read_taken(lock.raw_addr(), at);
         RwLockReadGuard {
             lock,
             tracked: false,
+            recorded: true,
             _not_send: PhantomData,
         }
     }
 
-    fn tracked(lock: &'a RwLock<T>, tracked: bool) -> Self {
+    /// A read lock taken on the instrumented path (which recorded it, unless checked).
+    fn tracked(lock: &'a RwLock<T>, taken: Taken) -> Self {
         RwLockReadGuard {
             lock,
-            tracked,
+            tracked: taken.tracked,
+            recorded: taken.recorded,
             _not_send: PhantomData,
         }
     }
@@ -1170,6 +1230,9 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
         if self.tracked {
             self.lock.release_hooks(false);
+        }
+        if self.recorded {
+            crate::deadlock::read_released(self.lock.raw_addr());
         }
         self.lock.raw.unlock_read();
     }
@@ -1227,11 +1290,11 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     }
 
     #[track_caller]
-    fn tracked(lock: &'a RwLock<T>, tracked: bool) -> Self {
+    fn tracked(lock: &'a RwLock<T>, taken: Taken) -> Self {
         lock.raw.set_writer(Location::caller());
         RwLockWriteGuard {
             lock,
-            tracked,
+            tracked: taken.tracked,
             _not_send: PhantomData,
         }
     }

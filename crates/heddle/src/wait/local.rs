@@ -63,6 +63,10 @@ struct LiveGuard;
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
+        // The threads left may all be asleep now; a blocked one re-checks.
+        if super::observe::blocked_count() > 0 {
+            super::parker::Parker::poke_a_watcher();
+        }
     }
 }
 

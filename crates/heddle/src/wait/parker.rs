@@ -32,6 +32,13 @@ pub(crate) struct Parker {
     /// What the thread waits for while it is in an untimed wait (all-asleep reports).
     #[cfg(not(loom))]
     waiting: parking_lot::Mutex<Option<WaitFor>>,
+    /// Set while the thread sleeps in an untimed wait that re-checks for all-asleep
+    /// when asked (see [`poke_a_watcher`](Self::poke_a_watcher)).
+    #[cfg(not(loom))]
+    watching: std::sync::atomic::AtomicBool,
+    /// A request to re-check, from a thread that is exiting.
+    #[cfg(not(loom))]
+    recheck: std::sync::atomic::AtomicBool,
 }
 
 sys::thread_local! {
@@ -51,6 +58,8 @@ impl Parker {
             id: super::local::thread_id(),
             name: crate::thread::current().name().into(),
             waiting: parking_lot::const_mutex(None),
+            watching: std::sync::atomic::AtomicBool::new(false),
+            recheck: std::sync::atomic::AtomicBool::new(false),
         });
         let mut all = PARKERS.lock();
         all.retain(|p| p.strong_count() > 0);
@@ -85,6 +94,70 @@ impl Parker {
             .filter(|p| !p.is_notified())
             .map(|p| (p.id, p.name.to_string(), *p.waiting.lock()))
             .collect()
+    }
+
+    /// Start (or stop) honouring re-check requests in [`park_watching`](Self::park_watching).
+    #[cfg(not(loom))]
+    pub(crate) fn set_watching(&self, on: bool) {
+        use std::sync::atomic::Ordering as O;
+        self.recheck.store(false, O::Relaxed);
+        self.watching.store(on, O::Release);
+    }
+
+    /// Whether a re-check was asked for since the last call (and clear the request).
+    #[cfg(not(loom))]
+    pub(crate) fn take_recheck(&self) -> bool {
+        self.recheck
+            .swap(false, std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A thread with a heddle id is exiting: the threads left may all be asleep now, and
+    /// nothing else would look. Ask one watching sleeper to re-check (it polls briefly,
+    /// until the exiting thread has gone from the process's count).
+    #[cfg(not(loom))]
+    pub(crate) fn poke_a_watcher() {
+        use std::sync::atomic::Ordering as O;
+        let Some(all) = PARKERS.try_lock() else {
+            // Someone is reading the sleepers right now: a check is running anyway.
+            return;
+        };
+        let watcher = all
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|p| p.watching.load(O::Acquire) && !p.is_notified());
+        drop(all);
+        if let Some(p) = watcher {
+            p.recheck.store(true, O::Release);
+            p.thread.unpark();
+        }
+    }
+
+    /// [`park_until`](Self::park_until) for a watched wait: also returns (`false`, not
+    /// notified) when a re-check is asked for. Spins first only if `spin`.
+    #[cfg(not(loom))]
+    pub(crate) fn park_watching(&self, deadline: Option<Instant>, spin: bool) -> bool {
+        use std::sync::atomic::Ordering as O;
+        if spin && self.spin_briefly() {
+            return true;
+        }
+        loop {
+            if self.is_notified() {
+                return true;
+            }
+            if self.recheck.load(O::Acquire) {
+                return self.is_notified();
+            }
+            match deadline {
+                None => sys::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return self.is_notified();
+                    }
+                    sys::park_timeout(deadline - now);
+                }
+            }
+        }
     }
 
     /// The calling thread's parker.

@@ -205,6 +205,7 @@ impl WaitQueue {
                 self.give_up(ticket, report, &parker, timed_out);
                 return self.rewait(&parker, &token);
             }
+            return self.sleep_watching(ticket, &parker, &token, timed_out);
         }
         if parker.park_until(deadline) {
             return WaitResult::Notified(token.load(Ordering::Relaxed));
@@ -219,6 +220,47 @@ impl WaitQueue {
             }
         }
         self.rewait(&parker, &token)
+    }
+
+    /// Sleep in an untimed wait until notified, re-checking for all-asleep when the
+    /// answer may have changed without anyone blocking: when a thread exits (it pokes a
+    /// watcher), and, while every thread heddle knows is blocked but the process has
+    /// others (threads heddle cannot see, which may exit unseen), every so often (1 ms,
+    /// doubling up to 1 s). Otherwise it sleeps until notified, never waking on its own.
+    #[cfg(not(loom))]
+    fn sleep_watching(
+        &self,
+        ticket: u64,
+        parker: &Parker,
+        token: &AtomicUsize,
+        timed_out: impl FnOnce(bool),
+    ) -> WaitResult {
+        use std::time::Duration;
+        const FIRST: Duration = Duration::from_millis(1);
+        const LAST: Duration = Duration::from_secs(1);
+        parker.set_watching(true);
+        let mut interval = crate::deadlock::worth_watching().then_some(FIRST);
+        let mut spin = true;
+        loop {
+            let until = interval.map(|d| Instant::now() + d);
+            if parker.park_watching(until, std::mem::take(&mut spin)) {
+                parker.set_watching(false);
+                return WaitResult::Notified(token.load(Ordering::Relaxed));
+            }
+            let poked = parker.take_recheck();
+            if let Some(report) = crate::deadlock::all_asleep() {
+                parker.set_watching(false);
+                self.give_up(ticket, report, parker, timed_out);
+                return self.rewait(parker, token);
+            }
+            interval = if poked {
+                Some(FIRST)
+            } else if crate::deadlock::worth_watching() {
+                Some(interval.map_or(FIRST, |d| (d * 2).min(LAST)))
+            } else {
+                None
+            };
+        }
     }
 
     /// Wait for a notification that is certainly coming (our entry is gone).
