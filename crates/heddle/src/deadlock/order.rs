@@ -220,7 +220,11 @@ fn with_thread<R>(f: impl FnOnce(&mut PerThread) -> R) -> R {
 /// forms, which cannot block, add no edges). Then the hold is recorded at once, in the
 /// same thread-local access: the returned [`PendingHold`] takes it back unless the
 /// acquisition succeeds ([`PendingHold::taken`]), also when the wait unwinds.
-#[inline]
+///
+/// Always inlined into the (cold) instrumented acquisitions: called out of line, the
+/// `Object` went through memory and its reload stalled on store forwarding (measured:
+/// most of this function's time).
+#[inline(always)]
 pub(crate) fn before_acquire(
     me: u64,
     object: Object,
