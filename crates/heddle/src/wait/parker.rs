@@ -204,6 +204,8 @@ impl Parker {
     /// within that, and then the waiter never sleeps. Bounded twice over: in time (a long
     /// wait costs at most this much CPU) and in spinners (at most as many as CPUs spin
     /// at once, so a crowd of waiters does not starve the threads that would wake them).
+    /// After 2 us it yields between looks, so it does not hold a CPU another runnable
+    /// thread (perhaps the notifier) needs.
     #[cfg(not(loom))]
     fn spin_briefly(&self) -> bool {
         use std::sync::atomic::{AtomicUsize, Ordering as O};
@@ -216,6 +218,7 @@ impl Parker {
             }
             return false;
         }
+        const PURE: std::time::Duration = std::time::Duration::from_micros(2);
         let start = Instant::now();
         let notified = loop {
             if (0..64).any(|_| {
@@ -224,8 +227,16 @@ impl Parker {
             }) {
                 break true;
             }
-            if start.elapsed() >= BUDGET {
+            let spent = start.elapsed();
+            if spent >= BUDGET {
                 break self.is_notified();
+            }
+            if spent >= PURE {
+                // Past the first moments, give the CPU away between looks: when the
+                // machine has more runnable threads than CPUs, the thread that would
+                // wake us may be waiting for this very CPU (a pure spin then only delays
+                // it); on an idle machine the yield returns at once.
+                std::thread::yield_now();
             }
         };
         SPINNERS.fetch_sub(1, O::Relaxed);
