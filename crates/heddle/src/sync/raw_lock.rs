@@ -1,10 +1,17 @@
 //! The raw mutual-exclusion word under [`Lock`](super::Lock) and [`RLock`](super::RLock).
 //!
-//! One `AtomicU64` holds everything: bit 0 is `LOCKED`, bit 1 is `PARKED` (someone waits
-//! in the seam), bits 2.. are the owner's heddle thread id. Recording the owner costs
-//! nothing extra on the fast path, since it is part of the same compare-and-swap that
-//! takes the lock, and it is always exact (set and cleared atomically with the lock
-//! bit), which is what the deadlock detector and `RLock` re-entry rely on.
+//! One `AtomicU64` holds the lock: bit 0 is `LOCKED`, bit 2 `TRACKED` (see below), bits
+//! 3.. are the owner's heddle thread id. Recording the owner costs nothing extra on the
+//! fast path, since it is part of the same compare-and-swap that takes the lock, and it
+//! is always exact (set and cleared with the lock bit), which is what the deadlock
+//! detector and `RLock` re-entry rely on.
+//!
+//! While the lock is held only its holder writes the word, so the release is a plain
+//! store, not a second read-modify-write: waiters announce themselves in a separate
+//! word (`waiters`), and the release looks at it after its store. That a waiter about to
+//! sleep and a release never miss each other is Dekker's pattern with asymmetric fences
+//! (see `wait::fence`): the release's fence is free, the waiter's is a process-wide
+//! barrier, paid once per sleep (which costs a futex round trip anyway).
 //!
 //! Fairness: unfair by design, like std's and parking_lot's mutexes: an unlocking thread
 //! wakes the first waiter in FIFO order, but a thread arriving at that moment may take
@@ -15,13 +22,12 @@ use std::panic::Location;
 use std::sync::atomic::AtomicPtr;
 use std::time::Instant;
 
-use crate::wait::sys::{AtomicU64, Ordering};
+use crate::wait::sys::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::{local, SpinWait, WaitQueue, WaitResult};
 #[cfg(not(loom))]
 use crate::wait::{observe, Object};
 
 const LOCKED: u64 = 1;
-const PARKED: u64 = 2;
 /// Set by an instrumented acquisition (checker, lock-order mode): its release must run
 /// the matching hooks. Being in the word, it sends that release to the slow path, so
 /// the plain unlock never reads a global flag.
@@ -32,12 +38,20 @@ const OWNER_SHIFT: u32 = 3;
 #[derive(Debug)]
 pub(crate) struct RawLock {
     state: AtomicU64,
+    /// Nonzero while some thread may be asleep in `queue` (set by each waiter before it
+    /// validates and sleeps; cleared, under the queue lock, by whoever empties the
+    /// queue). A release that finds it set wakes one.
+    waiters: AtomicU32,
     /// Where the current holder took it (for deadlock reports); a plain store on the
     /// fast path, next to the state word.
     taken_at: AtomicPtr<Location<'static>>,
     queue: WaitQueue,
     site: &'static Location<'static>,
     kind: &'static str,
+    /// Under loom, the fence pair is modelled as read-modify-writes of one word (loom
+    /// has no process-wide barrier); see `light`/`heavy`.
+    #[cfg(loom)]
+    barrier: AtomicU32,
 }
 
 impl RawLock {
@@ -47,6 +61,7 @@ impl RawLock {
     pub(crate) const fn new(kind: &'static str) -> Self {
         RawLock {
             state: AtomicU64::new(0),
+            waiters: AtomicU32::new(0),
             taken_at: AtomicPtr::new(std::ptr::null_mut()),
             queue: WaitQueue::new(),
             site: Location::caller(),
@@ -60,11 +75,30 @@ impl RawLock {
     pub(crate) fn new(kind: &'static str) -> Self {
         RawLock {
             state: AtomicU64::new(0),
+            waiters: AtomicU32::new(0),
             taken_at: AtomicPtr::new(std::ptr::null_mut()),
             queue: WaitQueue::new(),
             site: Location::caller(),
             kind,
+            barrier: AtomicU32::new(0),
         }
+    }
+
+    /// The release's side of the fence pair (free outside loom; see `wait::fence`).
+    #[inline(always)]
+    fn light(&self) {
+        #[cfg(not(loom))]
+        crate::wait::fence::light();
+        #[cfg(loom)]
+        self.barrier.fetch_add(0, Ordering::AcqRel);
+    }
+
+    /// The waiter's side of the fence pair.
+    fn heavy(&self) {
+        #[cfg(not(loom))]
+        crate::wait::fence::heavy();
+        #[cfg(loom)]
+        self.barrier.fetch_add(0, Ordering::AcqRel);
     }
 
     /// Where the lock was created (for reports).
@@ -315,10 +349,9 @@ impl RawLock {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED == 0 {
-                // Keep PARKED: others may still be queued.
                 match self.state.compare_exchange_weak(
                     state,
-                    (state & PARKED) | me,
+                    me,
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
@@ -327,21 +360,15 @@ impl RawLock {
                 }
                 continue;
             }
-            if state & PARKED == 0 && spin.spin() {
+            if self.waiters.load(Ordering::Relaxed) == 0 && spin.spin() {
                 state = self.state.load(Ordering::Relaxed);
                 continue;
             }
-            if state & PARKED == 0 {
-                if let Err(s) = self.state.compare_exchange_weak(
-                    state,
-                    state | PARKED,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    state = s;
-                    continue;
-                }
-            }
+            // Announce, then look again at the word behind the heavy fence: a release
+            // that stored "free" before it either is seen here, or sees `waiters` and
+            // wakes us (see the module docs).
+            self.waiters.store(1, Ordering::Relaxed);
+            self.heavy();
             // About to sleep on a lock with an owner: the moment a wait-for cycle can
             // close. The registration lasts while we wait; a cycle is acted on at once.
             #[cfg(not(loom))]
@@ -350,12 +377,17 @@ impl RawLock {
             let _ = at;
             let result = self.queue.wait(
                 0,
-                || self.state.load(Ordering::Relaxed) & (LOCKED | PARKED) == LOCKED | PARKED,
+                // Under the queue lock: if whoever emptied the queue cleared `waiters`
+                // since we set it, our announcement is gone: go round again.
+                || {
+                    self.waiters.load(Ordering::Relaxed) != 0
+                        && self.state.load(Ordering::Relaxed) & LOCKED != 0
+                },
                 || {},
                 deadline,
                 |is_empty| {
                     if is_empty {
-                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                        self.waiters.store(0, Ordering::Relaxed);
                     }
                 },
             );
@@ -370,60 +402,52 @@ impl RawLock {
     /// Release. The caller must hold the lock (the guard types guarantee it).
     #[inline]
     pub(crate) fn unlock(&self) {
+        // Only the holder writes the word while it is held, so what we read is ours.
+        let state = self.state.load(Ordering::Relaxed);
         #[cfg(not(loom))]
-        if observe::instrumented() {
-            // The acquisition may have been `TRACKED`: look before the CAS, so a
-            // tracked release costs one CAS, not a failed one and another.
-            let state = self.state.load(Ordering::Relaxed);
-            if state & (TRACKED | PARKED) != 0 {
-                return self.unlock_slow(state);
-            }
+        if state & TRACKED != 0 {
+            return self.unlock_tracked(state);
         }
-        let me = local::thread_id() << OWNER_SHIFT | LOCKED;
-        if let Err(state) = self
-            .state
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
-        {
-            self.unlock_slow(state);
+        debug_assert_eq!(state & LOCKED, LOCKED, "unlock of a lock not held");
+        self.state.store(0, Ordering::Release);
+        self.light();
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_one();
         }
     }
 
-    /// Release when the word is not just "held by me": someone is parked, or the
-    /// acquisition was `TRACKED` (`state` is the word the fast path found).
+    /// Release a `TRACKED` acquisition: its hooks first, then as [`unlock`](Self::unlock).
+    #[cfg(not(loom))]
     #[cold]
-    fn unlock_slow(&self, state: u64) {
-        #[cfg(not(loom))]
-        if state & TRACKED != 0 {
-            let held = if (state >> OWNER_SHIFT) & crate::check::CHECKED != 0 {
-                self.checked_release_hooks();
-                // That was a schedule point: read the word again.
-                self.state.load(Ordering::Relaxed)
-            } else {
-                crate::deadlock::on_release(self as *const Self as usize);
-                state
-            };
-            if held & PARKED == 0
-                && self
-                    .state
-                    .compare_exchange(held, 0, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
+    fn unlock_tracked(&self, state: u64) {
+        if (state >> OWNER_SHIFT) & crate::check::CHECKED != 0 {
+            // A schedule point: other checked threads run, but none can release or take
+            // this lock meanwhile (we hold it).
+            self.checked_release_hooks();
+        } else {
+            crate::deadlock::on_release(self as *const Self as usize);
         }
-        #[cfg(loom)]
-        let _ = state;
-        // We hold LOCKED, so nobody else changes the word until we store below; storing
-        // under the queue lock means no waiter can enqueue on a stale PARKED bit.
+        self.state.store(0, Ordering::Release);
+        self.light();
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_one();
+        }
+    }
+
+    /// The lock is free and someone may be asleep: wake the first waiter (which then
+    /// competes for the lock like any arriving thread).
+    #[cold]
+    fn wake_one(&self) {
+        // Cleared under the queue lock when the queue empties, so a waiter that set it
+        // and has not enqueued yet finds it cleared when it validates, and goes round.
         self.queue.notify_one(|_, have_more| {
-            let next = if have_more { PARKED } else { 0 };
-            self.state.store(next, Ordering::Release);
+            if !have_more {
+                self.waiters.store(0, Ordering::Relaxed);
+            }
         });
     }
 }
 
-/// A dropped lock leaves the lock-order graph: a lock created later at the same address
-/// must not inherit its order (one load when lock-order mode was never on).
 #[cfg(not(loom))]
 impl Drop for RawLock {
     fn drop(&mut self) {
@@ -434,8 +458,10 @@ impl Drop for RawLock {
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! Models of the lock word and its slow paths; see `wait::loom_tests` for how to run
-    //! them. Spinning is off under loom, so a thread that finds the lock held sets
-    //! `PARKED` and sleeps in the seam at once, and the unlock runs `unlock_slow`.
+    //! them. Spinning is off under loom, so a thread that finds the lock held announces
+    //! itself in `waiters` and sleeps in the seam at once, and the unlock that sees the
+    //! announcement runs `wake_one`. The fence pair is modelled as read-modify-writes of
+    //! one word (see `RawLock::light`), which orders the two sides as the real pair does.
 
     use std::sync::atomic::AtomicBool as StdAtomicBool;
     use std::sync::Arc;
@@ -455,8 +481,8 @@ mod loom_tests {
     // SAFETY: `count` is only touched while `lock` is held (which is what is checked).
     unsafe impl Sync for Shared {}
 
-    /// Set when some explored execution unlocked with `PARKED` set, i.e. reached
-    /// `unlock_slow` with a waiter asleep in the seam: proof the model covers the slow path.
+    /// Set when some explored execution had a waiter asleep in the seam while the lock
+    /// was held, so its unlock had to wake it: proof the model covers the slow path.
     static SAW_PARKED: StdAtomicBool = StdAtomicBool::new(false);
 
     /// The critical section: the owner word names the caller exactly while it holds the
@@ -468,13 +494,14 @@ mod loom_tests {
         // SAFETY: we hold the lock.
         s.count.with_mut(|c| unsafe { *c += 1 });
         assert_eq!(s.lock.owner(), me);
-        if s.lock.state.load(Ordering::Relaxed) & PARKED != 0 {
+        if s.lock.waiters.load(Ordering::Relaxed) != 0 && s.lock.queue.len() > 0 {
             SAW_PARKED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
     /// Two threads lock, increment, unlock: mutual exclusion, exact owner, no lost
-    /// wake-up for the one that parks, and the word ends free with no stale `PARKED`.
+    /// wake-up for the one that parks (a release's plain store racing a waiter's
+    /// announcement), and the lock ends free with no stale announcement.
     #[test]
     fn loom_raw_lock_two_threads() {
         SAW_PARKED.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -496,29 +523,21 @@ mod loom_tests {
             s.lock.unlock();
             other.join().unwrap();
             assert_eq!(s.lock.state.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.waiters.load(Ordering::Relaxed), 0);
             assert_eq!(s.lock.queue.len(), 0);
             // SAFETY: every other thread has finished.
             assert_eq!(s.count.with(|c| unsafe { *c }), 2);
         });
         assert!(
             SAW_PARKED.load(std::sync::atomic::Ordering::Relaxed),
-            "no execution reached unlock_slow with a parked waiter"
+            "no execution had a waiter asleep for an unlock to wake"
         );
     }
 
     /// A holder, a waiter that times out while the lock is being released, and a waiter
     /// without a deadline: the timed one either gets the lock or gives up cleanly,
-    /// leaving neither a stale `PARKED` bit nor its entry behind, and the other is never
+    /// leaving neither a stale announcement nor its entry behind, and the other is never
     /// stranded (its wake-up is not swallowed by the one that gave up).
-    ///
-    /// Known loom false positive: from `LOOM_MAX_PREEMPTIONS=3` on, loom 0.7.3 reports
-    /// a deadlock here that no C11 execution allows. `unlock_slow` stores the word with a
-    /// plain store while a waiter's CAS setting `PARKED` races it; loom orders the two
-    /// stores only partially and lets the waiter's `validate` (which happens after the
-    /// unlocking store, through the queue lock) still read the CAS's value, although
-    /// RMW atomicity puts the CAS before the store in the modification order. That is
-    /// tokio-rs/loom#254 (fix proposed in loom#391); with that fix applied this model
-    /// passes at 3 and 4 preemptions. The CI bound (2) does not reach it.
     #[test]
     fn loom_raw_lock_timeout() {
         model(|| {
@@ -549,6 +568,7 @@ mod loom_tests {
             timed.join().unwrap();
             blocking.join().unwrap();
             assert_eq!(s.lock.state.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.waiters.load(Ordering::Relaxed), 0);
             assert_eq!(s.lock.queue.len(), 0);
         });
     }

@@ -6,8 +6,8 @@
 //! # Guarantees
 //!
 //! * **Fast path**: first acquisition is one compare-and-swap that also records the
-//!   owner; re-entry is a relaxed load and a counter increment, with no atomic
-//!   read-modify-write.
+//!   owner, the last release a plain store (see [`Lock`](super::Lock)); re-entry is a
+//!   relaxed load and a counter increment, with no atomic read-modify-write.
 //! * **Shared access only**: guards give `&T` (several may be alive in one thread at
 //!   once), so mutate through a `Cell`/`RefCell` inside, as with parking_lot's
 //!   `ReentrantMutex`.

@@ -459,6 +459,8 @@ static RECORD_MAIN: extern "C" fn() = {
         // A library loaded later by another thread is not on the main thread; then the
         // main thread is identified when it first asks.
         let _ = claim_main(false);
+        // Before any thread can take a lock (see `wait::fence`).
+        crate::wait::fence::register();
     }
     record_main
 };

@@ -20,6 +20,7 @@
 //! re-exports of std and parking_lot normally, loom's under `--cfg loom`, where
 //! `loom_tests` (and the models beside `RawLock` and `RawSemaphore`) check the protocol.
 
+pub(crate) mod fence;
 pub(crate) mod local;
 mod object;
 pub(crate) mod observe;
