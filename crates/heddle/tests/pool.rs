@@ -1022,3 +1022,112 @@ fn errors_display_actionable_messages() {
     }));
     assert!(unwound.is_err());
 }
+
+// ------------------------------------------------------------------------------------
+// Task cells: every closure and every value is dropped exactly once, whoever lets go
+// of the task last (the worker, the future, a canceller, a shutdown)
+
+#[test]
+fn closures_and_values_are_dropped_exactly_once() {
+    let pool = pool(2);
+    let (closures, values) = (DropCounter::default(), DropCounter::default());
+    let task = |i: usize| {
+        let (c, v) = (closures.track(), values.clone());
+        move || {
+            let _c = c;
+            (i, v.track())
+        }
+    };
+    // Futures dropped before their tasks run: the worker frees the cell.
+    let (started, gate) = (Event::new(), Event::new());
+    let busy = pool.submit(blocker(&started, &gate)).unwrap();
+    let busy2 = pool.submit(blocker(&started, &gate)).unwrap();
+    for i in 0..50 {
+        drop(pool.submit(task(i)).unwrap());
+    }
+    // Futures kept: the value is taken, or dropped with the future.
+    let kept: Vec<_> = (50..100).map(|i| pool.submit(task(i)).unwrap()).collect();
+    // A batch, some of it cancelled.
+    let batch = pool.submit_batch((100..150).map(task)).unwrap();
+    for f in batch.iter().step_by(5) {
+        f.cancel();
+    }
+    gate.set();
+    busy.result().unwrap();
+    busy2.result().unwrap();
+    for (n, f) in kept.into_iter().enumerate() {
+        if n % 2 == 0 {
+            let (i, value) = f.result().unwrap();
+            assert_eq!(i, n + 50);
+            drop(value);
+        } else {
+            f.wait();
+            drop(f);
+        }
+    }
+    let mut cancelled = 0;
+    for f in batch {
+        match f.result() {
+            Ok(_) => {}
+            Err(FutureError::Cancelled) => cancelled += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(cancelled, 10);
+    pool.shutdown(true, false); // every worker has let go of every cell
+    assert_eq!(closures.dropped(), 150, "every closure dropped once");
+    assert_eq!(values.dropped(), 140, "every value made was dropped once");
+}
+
+#[test]
+fn queued_counts_the_jobs_waiting_in_an_unbounded_pool() {
+    let pool = pool(1);
+    let (started, gate) = (Event::new(), Event::new());
+    let busy = pool.submit(blocker(&started, &gate)).unwrap();
+    started.wait();
+    assert_eq!(pool.queued(), 0);
+    let futures: Vec<_> = (0..5).map(|i| pool.submit(move || i).unwrap()).collect();
+    assert_eq!(pool.queued(), 5);
+    assert!(format!("{pool:?}").contains("queued: 5"));
+    gate.set();
+    busy.result().unwrap();
+    for (i, f) in futures.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(i));
+    }
+    assert_eq!(pool.queued(), 0);
+}
+
+#[test]
+fn a_broken_pool_fails_a_queued_batch() {
+    let gate = Event::new();
+    let g = gate.clone();
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .initializer(move || {
+            g.wait();
+            panic!("error in initializer")
+        })
+        .build()
+        .unwrap();
+    let futures = pool.submit_batch((0..5).map(|i| move || i)).unwrap();
+    let single = pool.submit(|| 9).unwrap();
+    gate.set();
+    pool.shutdown(true, false);
+    for f in futures {
+        assert!(matches!(f.result(), Err(FutureError::Broken { .. })));
+    }
+    assert!(matches!(single.result(), Err(FutureError::Broken { .. })));
+}
+
+#[test]
+fn a_refused_batch_hands_every_closure_back_in_order() {
+    let pool = pool(2);
+    pool.shutdown(true, false);
+    match pool.submit_batch((0..4).map(|i| move || i * 10)) {
+        Err(SubmitError::ShutDown(funcs)) => {
+            let got: Vec<_> = funcs.into_iter().map(|f| f()).collect();
+            assert_eq!(got, [0, 10, 20, 30]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -376,3 +376,49 @@ fn scopes_in_a_loop() {
         assert!(data.iter().all(|&x| x == round));
     }
 }
+
+#[test]
+fn bursts_to_an_idle_pool_lose_no_wakeup() {
+    // Bursts separated by pauses long enough for the workers to go to sleep: each
+    // burst must wake enough of them (the submitter wakes one, woken workers wake the
+    // rest), and no task may be left in the queue with every worker asleep.
+    let pool = pool(3);
+    let timeout = std::time::Duration::from_secs(60);
+    for round in 0..200u64 {
+        let size = 1 + round % 37;
+        let futures: Vec<_> = (0..size)
+            .map(|i| pool.submit(move || round * 100 + i).unwrap())
+            .collect();
+        for (i, mut f) in futures.into_iter().enumerate() {
+            assert_eq!(f.result_timeout(timeout), Ok(round * 100 + i as u64));
+        }
+        if round % 10 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+#[test]
+fn many_submitters_to_few_workers() {
+    // Submitters contend on the queue's tail; workers meet half-linked jobs.
+    let pool = pool(2);
+    let start = Arc::new(Barrier::new(6));
+    let threads: Vec<_> = (0..6u64)
+        .map(|t| {
+            let (pool, start) = (Arc::clone(&pool), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let futures: Vec<_> = (0..2000u64)
+                    .map(|i| pool.submit(move || t * 10_000 + i).unwrap())
+                    .collect();
+                futures
+                    .into_iter()
+                    .enumerate()
+                    .all(|(i, f)| f.result() == Ok(t * 10_000 + i as u64))
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap());
+    }
+}

@@ -95,11 +95,15 @@ fn is_ready(s: usize) -> bool {
 }
 
 /// One task's completion state; see the module docs.
+///
+/// `repr(C)`, in this order: what taking a finished task's value reads (the state, the
+/// slow side's pointer, the slot) shares a cache line with the cell's header.
+#[repr(C)]
 pub(crate) struct Core<T> {
     state: AtomicUsize,
-    result: UnsafeCell<Option<Outcome<T>>>,
     /// The slow side, allocated on first use; null until then.
     slow: AtomicPtr<Slow<T>>,
+    result: UnsafeCell<Option<Outcome<T>>>,
     /// Where the task was submitted: names the future in traces and deadlock reports.
     site: &'static Location<'static>,
 }
@@ -124,8 +128,8 @@ impl<T> Core<T> {
     pub(crate) const fn new(site: &'static Location<'static>) -> Self {
         Core {
             state: AtomicUsize::new(PENDING),
-            result: UnsafeCell::new(None),
             slow: AtomicPtr::new(ptr::null_mut()),
+            result: UnsafeCell::new(None),
             site,
         }
     }

@@ -3,15 +3,16 @@
 //! `wait` accept.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::core::{Callback, Core, Hook, CANCELLED, FINISHED, PENDING, RUNNING};
 use super::error::FutureError;
-use super::task::Cores;
+use super::task::Header;
 use crate::wait::{deadline_after, AsyncWaiter};
 
 /// The eventual result of a task run by a [`ThreadPool`](super::ThreadPool):
@@ -36,23 +37,47 @@ use crate::wait::{deadline_after, AsyncWaiter};
 /// The name is Python's; where `std::future::Future` is also in scope, refer to this one
 /// as `pool::Future`.
 pub struct Future<T> {
-    cores: Arc<dyn Cores<T>>,
-    index: usize,
+    /// One reference to the cell holding the task (see `task.rs`).
+    owner: NonNull<Header>,
+    /// The task's state, inside that cell.
+    core: NonNull<Core<T>>,
     waiter: AsyncWaiter,
+    /// Owns a `T` (once the task is done).
+    _value: PhantomData<T>,
 }
 
+// SAFETY: a future hands its `T` over to whichever thread owns it (`T: Send`); through
+// `&Future` nothing reads the value except done-callbacks, which require `T: Sync`
+// where they are added. The cell is shared through atomics (see `core.rs`).
+unsafe impl<T: Send> Send for Future<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Future<T> {}
+
+// Nothing in a future is pinned: polling moves nothing out of place.
+impl<T> Unpin for Future<T> {}
+
 impl<T> Future<T> {
-    pub(crate) fn new(cores: Arc<dyn Cores<T>>, index: usize) -> Self {
+    /// A future owning one reference to the cell `owner`, for the task state `core`
+    /// inside it.
+    ///
+    /// # Safety
+    ///
+    /// The caller gives up one reference to the live cell `owner`, and `core` points
+    /// into it.
+    #[inline]
+    pub(crate) unsafe fn from_raw(owner: NonNull<Header>, core: NonNull<Core<T>>) -> Self {
         Future {
-            cores,
-            index,
+            owner,
+            core,
             waiter: AsyncWaiter::default(),
+            _value: PhantomData,
         }
     }
 
     #[inline]
     pub(crate) fn core(&self) -> &Core<T> {
-        self.cores.core(self.index)
+        // SAFETY: our reference keeps the cell, and so the core, alive.
+        unsafe { self.core.as_ref() }
     }
 
     /// Wait for the task and return its value, or why there is none: Python's
@@ -76,9 +101,12 @@ impl<T> Future<T> {
     #[track_caller]
     pub fn result(self) -> Result<T, FutureError> {
         let core = self.core();
-        let what = core.op("result", Location::caller());
-        core.wait_until(None, &what);
-        // SAFETY: ready (the untimed wait returned), and we own the future.
+        // The fast path (a finished task, no checker): one load, no seam.
+        if crate::check::active() || !core.is_ready() {
+            let what = core.op("result", Location::caller());
+            core.wait_until(None, &what);
+        }
+        // SAFETY: ready (seen so, or the untimed wait returned), and we own the future.
         unsafe { core.take() }
     }
 
@@ -232,7 +260,8 @@ impl<T> Future<T> {
     #[track_caller]
     pub fn cancel(&self) -> bool {
         self.core().op("cancel", Location::caller());
-        self.cores.cancel(self.index)
+        // SAFETY: our reference keeps the cell alive, and the core is one of its own.
+        unsafe { Header::cancel_one(self.owner, self.core.as_ptr().cast_const().cast()) }
     }
 
     /// Call `callback` when the task completes (finishes, panics or is cancelled):
@@ -285,7 +314,8 @@ impl<T> Future<T> {
     }
 
     fn forget_waiter(&mut self) {
-        let core = self.cores.core(self.index);
+        // SAFETY: as in `core`; a separate borrow from `self.waiter`.
+        let core = unsafe { self.core.as_ref() };
         core.cancel_waiter(&mut self.waiter);
     }
 }
@@ -298,7 +328,8 @@ impl<T> std::future::Future for Future<T> {
     /// the awaiting future is always safe.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let core = this.cores.core(this.index);
+        // SAFETY: as in `core`; a separate borrow from `this.waiter`.
+        let core = unsafe { this.core.as_ref() };
         match core.poll_ready(&mut this.waiter, cx) {
             // SAFETY: ready, and `Pin<&mut Self>` (we are `Unpin`) is exclusive access
             // to the only future.
@@ -311,6 +342,8 @@ impl<T> std::future::Future for Future<T> {
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         self.forget_waiter();
+        // SAFETY: the future's reference, given up here.
+        unsafe { Header::release(self.owner) };
     }
 }
 

@@ -74,15 +74,22 @@
 //!
 //! # Cost
 //!
-//! `submit` makes one allocation (the task and its future's state together) and one
-//! lock-free queue push; a task that completes with nobody waiting costs its worker one
-//! compare-and-swap. [`submit_batch`](ThreadPool::submit_batch) puts a whole batch in
-//! one allocation and queues one job per worker.
+//! `submit` makes one allocation (the closure, the task's state and its result slot
+//! together, reused from a small per-thread cache of freed tasks when it can) and one
+//! compare-and-swap to queue it; it wakes a worker only if one is asleep and no wake-up
+//! is already on its way (woken workers wake the next ones), so submitting to a busy
+//! pool takes no lock and makes no system call. A task that completes with nobody
+//! waiting costs its worker one compare-and-swap; [`Future::result`] on a finished task
+//! is one load (and frees the task without an atomic operation if the worker is done
+//! with it). [`submit_batch`](ThreadPool::submit_batch) puts a whole batch in one
+//! allocation and queues one job per worker.
 
 mod builder;
+mod cache;
 mod core;
 mod error;
 mod future;
+mod injector;
 mod map;
 mod scope;
 mod task;

@@ -5,7 +5,7 @@
 //!
 //! A scoped task's closure and value may borrow data that lives only until the scope
 //! returns, but the pool's queue and workers hold `'static` jobs. The lifetimes are
-//! erased when the task is queued (the one `unsafe` step here) and the scope makes that
+//! erased when the task is queued (a job is an untyped pointer) and the scope makes that
 //! sound by not returning until the pool can no longer touch anything the task
 //! borrows. Each task counts as *pending* in its scope from `spawn` until either
 //!
@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use super::error::SubmitError;
 use super::future::Future;
-use super::task::{Cores, Job, Run, Task};
+use super::task::NewTask;
 use super::thread_pool::ThreadPool;
 use crate::queue::PutError;
 use crate::wait::{Object, SpinWait, WaitFor, WaitQueue};
@@ -183,34 +183,21 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         let pool = &self.pool.shared;
         self.state.pending.fetch_add(1, Ordering::AcqRel);
-        let task = Arc::new(Task::new(
-            f,
-            Some(Arc::clone(&self.state)),
-            Location::caller(),
-        ));
-        task.op("spawn", Location::caller());
-        let job: Arc<dyn Run + 'scope> = Arc::clone(&task) as Arc<dyn Run + 'scope>;
-        // SAFETY: only the lifetime bound of the trait object changes (same layout).
-        // The scope does not return until this task is no longer pending (see the
-        // module docs): run, with the worker's reference to it dropped, or cancelled,
-        // with its closure dropped. So nothing the job borrows is used after 'scope.
-        let job: Job = unsafe { std::mem::transmute::<Arc<dyn Run + 'scope>, Job>(job) };
+        let task = NewTask::new(f, Some(Arc::clone(&self.state)), Location::caller());
+        task.core().op("spawn", Location::caller());
+        // The job and the future are untyped pointers: the queue and the workers see no
+        // lifetime. That is sound because the scope does not return until this task is
+        // no longer pending (see the module docs): run, with the worker's reference to
+        // it dropped, or cancelled, with its closure dropped. So nothing the job borrows
+        // is used after 'scope. The future's type carries `T`, so a future whose value
+        // borrows cannot outlive the borrow; once the scope has returned, the task's
+        // closure is gone, so an escaping future (of a `'static` value) owns nothing
+        // that borrows.
+        let (job, unqueued) = task.split();
         match pool.queue.put(job) {
-            Ok(()) => {
-                let cores: Arc<dyn Cores<T> + 'scope> = task;
-                // SAFETY: as above, only the trait object's lifetime bound changes. The
-                // future's type carries `T`, so a future whose value borrows cannot
-                // outlive the borrow; once the scope has returned, the task's closure
-                // is gone, so an escaping future (of a `'static` value) owns nothing
-                // that borrows.
-                let cores = unsafe {
-                    std::mem::transmute::<Arc<dyn Cores<T> + 'scope>, Arc<dyn Cores<T>>>(cores)
-                };
-                Ok(Future::new(cores, 0))
-            }
+            Ok(()) => Ok(unqueued.future()),
             Err(PutError(job)) => {
-                drop(job);
-                let f = Task::into_func(task);
+                let f = unqueued.reclaim(job);
                 self.state.release();
                 Err(SubmitError::ShutDown(f).map_refusal(pool_refusal(self.pool)))
             }

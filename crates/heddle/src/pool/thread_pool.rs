@@ -1,9 +1,10 @@
 //! [`ThreadPool`]: Python's `concurrent.futures.ThreadPoolExecutor`.
 //!
 //! A fixed set of heddle threads (named `{prefix}_{i}`, daemons) take jobs from one
-//! heddle [`Queue`] (lock-free, unbounded unless `max_queued` bounds it) and run them.
-//! An idle worker waits in the queue's `get`: it spins briefly, then sleeps in the seam
-//! with no timeout, like every other heddle wait.
+//! FIFO queue and run them: an intrusive list of the tasks themselves (`injector.rs`),
+//! or, with `max_queued`, a bounded heddle [`Queue`](crate::queue::Queue). An idle
+//! worker spins briefly, then sleeps in the seam with no timeout, like every other
+//! heddle wait.
 
 use std::fmt;
 use std::panic::Location;
@@ -15,8 +16,9 @@ use parking_lot::Mutex;
 use super::builder::{Builder, Initializer};
 use super::error::{panic_message, BuildError, FutureError, SubmitError};
 use super::future::Future;
-use super::task::{Batch, Cores, Job, Task};
-use crate::queue::{PutError, Queue, TryPutError};
+use super::injector::Jobs;
+use super::task::{Job, NewBatch, NewTask, Unqueued};
+use crate::queue::{PutError, TryPutError};
 use crate::sync::Event;
 use crate::thread::{JoinHandle, Thread};
 
@@ -26,7 +28,7 @@ const BROKEN: u8 = 2;
 
 /// What the pool's handle and its workers share.
 pub(crate) struct Pool {
-    pub(crate) queue: Queue<Job>,
+    pub(crate) queue: Jobs,
     workers: usize,
     prefix: String,
     max_queued: Option<usize>,
@@ -42,7 +44,20 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
+    /// A task the queue refused: its closure back, in the refusal.
+    #[cold]
+    #[inline(never)]
+    fn refuse_queued<T, F>(&self, unqueued: Unqueued<T, F>, job: Job) -> SubmitError<F>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        self.refuse(unqueued.reclaim(job))
+    }
+
     /// A task refused because the pool no longer accepts work.
+    #[cold]
+    #[inline(never)]
     fn refuse<F>(&self, task: F) -> SubmitError<F> {
         match self.broken.get() {
             Some(message) if self.state.load(Ordering::Acquire) == BROKEN => SubmitError::Broken {
@@ -151,10 +166,7 @@ impl ThreadPool {
         initializer: Option<Initializer>,
         stack_size: Option<usize>,
     ) -> Result<ThreadPool, BuildError> {
-        let queue = match max_queued {
-            Some(bound) => Queue::bounded(bound),
-            None => Queue::unbounded(),
-        };
+        let queue = Jobs::new(max_queued);
         let shared = Arc::new(Pool {
             queue,
             workers,
@@ -228,6 +240,7 @@ impl ThreadPool {
     }
 
     /// [`submit`](Self::submit), naming the future after `site`.
+    #[inline]
     pub(crate) fn submit_at<F, T>(
         &self,
         f: F,
@@ -240,14 +253,12 @@ impl ThreadPool {
         if !self.shared.accepting() {
             return Err(self.shared.refuse(f));
         }
-        let task = Arc::new(Task::new(f, None, site));
-        task.op("submit", site);
-        match self.shared.queue.put(Arc::clone(&task) as Job) {
-            Ok(()) => Ok(Future::new(task, 0)),
-            Err(PutError(job)) => {
-                drop(job);
-                Err(self.shared.refuse(Task::into_func(task)))
-            }
+        let task = NewTask::new(f, None, site);
+        task.core().op("submit", site);
+        let (job, unqueued) = task.split();
+        match self.shared.queue.put(job) {
+            Ok(()) => Ok(unqueued.future()),
+            Err(PutError(job)) => Err(self.shared.refuse_queued(unqueued, job)),
         }
     }
 
@@ -278,18 +289,13 @@ impl ThreadPool {
         if !self.shared.accepting() {
             return Err(self.shared.refuse(f));
         }
-        let task = Arc::new(Task::new(f, None, Location::caller()));
-        task.op("try_submit", Location::caller());
-        match self.shared.queue.try_put(Arc::clone(&task) as Job) {
-            Ok(()) => Ok(Future::new(task, 0)),
-            Err(TryPutError::Full(job)) => {
-                drop(job);
-                Err(SubmitError::Full(Task::into_func(task)))
-            }
-            Err(TryPutError::ShutDown(job)) => {
-                drop(job);
-                Err(self.shared.refuse(Task::into_func(task)))
-            }
+        let task = NewTask::new(f, None, Location::caller());
+        task.core().op("try_submit", Location::caller());
+        let (job, unqueued) = task.split();
+        match self.shared.queue.try_put(job) {
+            Ok(()) => Ok(unqueued.future()),
+            Err(TryPutError::Full(job)) => Err(SubmitError::Full(unqueued.reclaim(job))),
+            Err(TryPutError::ShutDown(job)) => Err(self.shared.refuse(unqueued.reclaim(job))),
         }
     }
 
@@ -327,24 +333,23 @@ impl ThreadPool {
             return Ok(Vec::new());
         }
         let jobs = self.shared.workers.min(funcs.len());
-        let batch = Arc::new(Batch::new(funcs, jobs, Location::caller()));
-        batch.op("submit_batch", Location::caller());
-        for queued in 0..jobs {
-            if let Err(PutError(job)) = self.shared.queue.put(Arc::clone(&batch) as Job) {
-                drop(job);
+        let mut batch = NewBatch::new(funcs, jobs, Location::caller());
+        batch.first_core().op("submit_batch", Location::caller());
+        let mut queued = 0;
+        while let Some(job) = batch.job() {
+            if let Err(PutError(job)) = self.shared.queue.put(job) {
                 if queued == 0 {
-                    return Err(self.shared.refuse(Batch::into_funcs(batch)));
+                    return Err(self.shared.refuse(batch.into_funcs(job)));
                 }
                 // At least one job is queued: it runs every item (or the shutdown that
                 // stopped us cancels them, or the break fails them).
+                drop(job);
                 break;
             }
+            queued += 1;
         }
-        let len = batch.len();
-        let cores: Arc<dyn Cores<T>> = batch;
-        Ok((0..len)
-            .map(|i| Future::new(Arc::clone(&cores), i))
-            .collect())
+        // SAFETY: each is one future's reference to the batch's cell, and its core.
+        Ok(batch.futures(|owner, core| unsafe { Future::from_raw(owner, core) }))
     }
 
     /// Stop accepting work: Python's `shutdown(wait, cancel_futures)`. Returns how many
@@ -453,7 +458,8 @@ impl ThreadPool {
     }
 
     /// How many jobs wait in the queue right now (a snapshot; a batch counts once per
-    /// worker it was queued for).
+    /// worker it was queued for). Without a queue bound this walks the queue: meant for
+    /// diagnostics, not for a hot loop.
     ///
     /// ```
     /// let pool = heddle::pool::ThreadPool::new();
