@@ -499,6 +499,57 @@ fn checked_threads_holds_are_kept_apart() {
     }
 }
 
+/// Under the checker a thread waiting for a lock has its pending hold in the shared
+/// per-OS-thread list next to the holder's. The holder's release must remove its own
+/// entry, not the waiter's: otherwise the holder keeps a stale hold of L, and taking M
+/// then L (the only order in this program) looks like L → M → L.
+#[test]
+fn a_release_removes_the_releasers_hold_not_a_waiters() {
+    use heddle::check::Checker;
+    let explored = Checker::dfs().explore(|| {
+        let l = make_lock();
+        let m = make_lock();
+        let waiter = {
+            let l = l.clone();
+            Thread::new(move || drop(l.lock())).name("waiter").start()
+        };
+        drop(l.lock());
+        {
+            let _m = m.lock();
+            let _l = l.lock();
+        }
+        waiter.join().unwrap();
+    });
+    if let Err(report) = explored {
+        panic!("false lock-order report under the checker:\n{report}");
+    }
+}
+
+/// The same for two checked readers sharing one `RwLock`: each release removes the
+/// releasing reader's hold.
+#[test]
+fn a_read_release_removes_the_readers_own_hold() {
+    use heddle::check::Checker;
+    use heddle::sync::RwLock;
+    let explored = Checker::dfs().explore(|| {
+        let a = Arc::new(RwLock::new(()));
+        let m = make_lock();
+        let other = {
+            let a = a.clone();
+            Thread::new(move || drop(a.read())).name("other").start()
+        };
+        drop(a.read());
+        {
+            let _m = m.lock();
+            let _a = a.read();
+        }
+        other.join().unwrap();
+    });
+    if let Err(report) = explored {
+        panic!("false lock-order report under the checker:\n{report}");
+    }
+}
+
 fn make_lock() -> Arc<Lock<()>> {
     Arc::new(Lock::new(()))
 }

@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::panic::Location;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::report::{DeadlockKind, DeadlockReport};
 use crate::sync::RawLockRef;
+use crate::wait::parker::Parker;
 use crate::wait::{local, short};
 
 struct Waiting {
@@ -30,6 +32,10 @@ struct Waiting {
     /// release them, so a writer waiting for one of those locks waits for this thread.
     reads: Vec<(usize, &'static Location<'static>)>,
     name: String,
+    /// The waiting thread's parker: once a notifier has taken it off the lock's queue
+    /// (a hand-off, a retry), it is no longer blocked, although it stays registered
+    /// until it runs again.
+    parker: Arc<Parker>,
 }
 
 static WAITS: Mutex<Option<HashMap<u64, Waiting>>> = parking_lot::const_mutex(None);
@@ -56,6 +62,8 @@ impl LockWait {
         let id = local::thread_id();
         let name = crate::thread::current().name().to_string();
         let reads = super::reads::snapshot();
+        let parker = Parker::current();
+        parker.clear_dequeued();
         let report = {
             let mut guard = WAITS.lock();
             let waits = guard.get_or_insert_with(HashMap::new);
@@ -68,6 +76,7 @@ impl LockWait {
                     exclusive,
                     reads,
                     name,
+                    parker,
                 },
             );
             if timed {
@@ -167,7 +176,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
     let Some(w) = waits.get(&id) else {
         return Vec::new();
     };
-    if w.timed {
+    if w.timed || w.parker.dequeued() {
         return Vec::new();
     }
     // SAFETY: a registered lock is alive: its waiter borrows it until it deregisters,

@@ -245,6 +245,7 @@ pub(crate) fn before_acquire(
     });
     PendingHold {
         state,
+        thread: me,
         addr: object.addr,
     }
 }
@@ -252,6 +253,7 @@ pub(crate) fn before_acquire(
 /// A hold recorded before its lock was taken; dropped, it is taken back.
 pub(crate) struct PendingHold {
     state: *mut PerThread,
+    thread: u64,
     addr: usize,
 }
 
@@ -269,8 +271,8 @@ impl Drop for PendingHold {
         // SAFETY: the state of the OS thread that made this (a `PendingHold` lives on
         // that thread's stack, in the acquiring call); no other reference exists now.
         // The wait in between may have switched between checked threads, whose holds
-        // are kept apart by id, so the entry is found by address.
-        remove_hold(unsafe { &mut (*self.state).held }, self.addr);
+        // are kept apart by id.
+        remove_hold(unsafe { &mut (*self.state).held }, self.thread, self.addr);
     }
 }
 
@@ -319,23 +321,24 @@ fn add_unseen_edges(me: u64, new: Hold) {
     }
 }
 
-/// The lock at `addr` was released.
+/// Thread `me` released the lock at `addr`.
 #[inline]
-pub(crate) fn on_release(addr: usize) {
-    with_thread(|t| remove_hold(&mut t.held, addr));
+pub(crate) fn on_release(me: u64, addr: usize) {
+    with_thread(|t| remove_hold(&mut t.held, me, addr));
 }
 
-/// Remove the hold of the lock at `addr`. Only its holder can release a lock, and one
-/// lock has one holder: the address alone finds the entry, nearly always the last one
-/// (locks nest).
+/// Remove `me`'s hold of the lock at `addr`, nearly always the last entry (locks nest).
+/// By thread and address: under the checker the checked threads share this OS
+/// thread's list, and a thread waiting for the lock has its (pending) entry there too.
 #[inline]
-fn remove_hold(held: &mut Vec<Held>, addr: usize) {
+fn remove_hold(held: &mut Vec<Held>, me: u64, addr: usize) {
+    let mine = |x: &Held| x.thread == me && x.hold.object.addr == addr;
     match held.last() {
-        Some(top) if top.hold.object.addr == addr => {
+        Some(top) if mine(top) => {
             held.pop();
         }
         _ => {
-            if let Some(i) = held.iter().rposition(|x| x.hold.object.addr == addr) {
+            if let Some(i) = held.iter().rposition(mine) {
                 held.remove(i);
             }
         }

@@ -247,7 +247,7 @@ impl RawLock {
     #[cfg(not(loom))]
     #[cold]
     #[inline(never)]
-    fn checked_release_hooks(&self) {
+    fn checked_release_hooks(&self, owner: u64) {
         let addr = self as *const Self as usize;
         crate::check::point(crate::check::Op {
             what: "unlock",
@@ -255,7 +255,7 @@ impl RawLock {
             at: self.taken_at().unwrap_or(self.site),
         });
         crate::check::released(addr);
-        crate::deadlock::on_release(addr);
+        crate::deadlock::on_release(owner, addr);
     }
 
     #[inline]
@@ -420,12 +420,13 @@ impl RawLock {
     #[cfg(not(loom))]
     #[cold]
     fn unlock_tracked(&self, state: u64) {
-        if (state >> OWNER_SHIFT) & crate::check::CHECKED != 0 {
+        let owner = state >> OWNER_SHIFT;
+        if owner & crate::check::CHECKED != 0 {
             // A schedule point: other checked threads run, but none can release or take
             // this lock meanwhile (we hold it).
-            self.checked_release_hooks();
+            self.checked_release_hooks(owner);
         } else {
-            crate::deadlock::on_release(self as *const Self as usize);
+            crate::deadlock::on_release(owner, self as *const Self as usize);
         }
         self.state.store(0, Ordering::Release);
         self.light();

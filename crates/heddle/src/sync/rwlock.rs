@@ -235,20 +235,27 @@ impl Drop for RawRwLock {
     }
 }
 
-/// Lets in the readers a writer held back, when that writer leaves the queue without
-/// the lock (timed out, or unwound by a deadlock report) as the last waiting writer.
+/// Lets in the readers a writer held back, when that writer leaves without the lock:
+/// out of the queue as the last waiting writer (timed out, or unwound by an all-asleep
+/// report), or before it ever enqueued (unwound by a cycle report at registration,
+/// with `WRITERS_PARKED` already set: nobody else would clear it).
 struct AdmitOnGiveUp<'a> {
     lock: &'a RawRwLock,
     armed: std::cell::Cell<bool>,
+    before_wait: std::cell::Cell<bool>,
 }
 
 impl Drop for AdmitOnGiveUp<'_> {
     fn drop(&mut self) {
-        if self.armed.get() {
-            let state = self.lock.state.load(Ordering::Relaxed);
-            if state & self.lock.read_block == 0 {
-                self.lock.admit_readers();
-            }
+        if self.before_wait.get() {
+            // Only reachable by unwinding out of the registration.
+            self.lock.clear_writers_parked_if_none_queued();
+        } else if !self.armed.get() {
+            return;
+        }
+        let state = self.lock.state.load(Ordering::Relaxed);
+        if state & READERS_PARKED != 0 && state & self.lock.read_block == 0 {
+            self.lock.admit_readers();
         }
     }
 }
@@ -532,6 +539,7 @@ impl RawRwLock {
             let release_readers = AdmitOnGiveUp {
                 lock: self,
                 armed: std::cell::Cell::new(false),
+                before_wait: std::cell::Cell::new(true),
             };
             let _waiting = crate::deadlock::LockWait::register(
                 self,
@@ -539,6 +547,7 @@ impl RawRwLock {
                 deadline.is_some(),
                 true,
             );
+            release_readers.before_wait.set(false);
             let result = self.writers.wait(
                 0,
                 || {
@@ -907,7 +916,7 @@ impl<T: ?Sized> RwLock<T> {
                 crate::check::released(object.addr);
             }
         }
-        crate::deadlock::on_release(object.addr);
+        crate::deadlock::on_release(local::thread_id(), object.addr);
     }
 
     /// The scheduling policy chosen at construction.

@@ -39,6 +39,10 @@ pub(crate) struct Parker {
     /// A request to re-check, from a thread that is exiting.
     #[cfg(not(loom))]
     recheck: std::sync::atomic::AtomicBool,
+    /// Set (under the queue lock) when a notifier takes this thread's entry off its
+    /// queue: from then on it is not blocked, even before it runs again.
+    #[cfg(not(loom))]
+    dequeued: std::sync::atomic::AtomicBool,
 }
 
 sys::thread_local! {
@@ -60,6 +64,7 @@ impl Parker {
             waiting: parking_lot::const_mutex(None),
             watching: std::sync::atomic::AtomicBool::new(false),
             recheck: std::sync::atomic::AtomicBool::new(false),
+            dequeued: std::sync::atomic::AtomicBool::new(false),
         });
         let mut all = PARKERS.lock();
         all.retain(|p| p.strong_count() > 0);
@@ -167,7 +172,33 @@ impl Parker {
 
     /// Arm for a new wait. Called under the queue lock, before the entry is visible.
     pub(crate) fn prepare(&self) {
+        #[cfg(not(loom))]
+        self.dequeued
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.state.store(EMPTY, Ordering::Relaxed);
+    }
+
+    /// A notifier took this thread's entry off its queue (called under the queue lock).
+    #[cfg(not(loom))]
+    pub(crate) fn mark_dequeued(&self) {
+        self.dequeued
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The calling thread is about to wait (and register with the deadlock detector):
+    /// forget the previous wait's dequeue. No notifier can dequeue it before it enqueues.
+    #[cfg(not(loom))]
+    pub(crate) fn clear_dequeued(&self) {
+        self.dequeued
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a notifier has taken the thread off the queue of the wait it registered
+    /// for (the deadlock detector's test for "no longer blocked"; the parker's own
+    /// state would still say "notified" from the previous wait until it enqueues).
+    #[cfg(not(loom))]
+    pub(crate) fn dequeued(&self) -> bool {
+        self.dequeued.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the notification has arrived.

@@ -456,6 +456,8 @@ fn record(target: &Target, token: usize) {
     match target {
         Target::Thread(parker, slot, counted) => {
             slot.store(token, Ordering::Relaxed);
+            #[cfg(not(loom))]
+            parker.mark_dequeued();
             if *counted {
                 // No longer asleep from the detector's point of view, even before it
                 // runs: it has a wake-up coming.
