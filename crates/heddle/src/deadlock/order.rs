@@ -330,18 +330,28 @@ pub(crate) fn on_release(me: u64, addr: usize) {
 /// Remove `me`'s hold of the lock at `addr`, nearly always the last entry (locks nest).
 /// By thread and address: under the checker the checked threads share this OS
 /// thread's list, and a thread waiting for the lock has its (pending) entry there too.
-#[inline]
+#[inline(always)]
 fn remove_hold(held: &mut Vec<Held>, me: u64, addr: usize) {
-    let mine = |x: &Held| x.thread == me && x.hold.object.addr == addr;
     match held.last() {
-        Some(top) if mine(top) => {
-            held.pop();
+        Some(top) if top.thread == me && top.hold.object.addr == addr => {
+            // SAFETY: `last` just found an element, so the length is at least one; the
+            // element is `Copy` (nothing to drop).
+            unsafe { held.set_len(held.len() - 1) };
         }
-        _ => {
-            if let Some(i) = held.iter().rposition(mine) {
-                held.remove(i);
-            }
-        }
+        _ => remove_hold_inner(held, me, addr),
+    }
+}
+
+/// [`remove_hold`] for a hold released out of order (kept out of line: the common
+/// release is the last hold taken).
+#[cold]
+#[inline(never)]
+fn remove_hold_inner(held: &mut Vec<Held>, me: u64, addr: usize) {
+    if let Some(i) = held
+        .iter()
+        .rposition(|x| x.thread == me && x.hold.object.addr == addr)
+    {
+        held.remove(i);
     }
 }
 
