@@ -34,7 +34,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 // A `--cfg loom` build exists only for the models in its tests and compiles just the
-// seam and the raw cores, so much of what the public layer uses goes unused there.
+// seam, the raw cores and the queues, so much of what they use goes unused there.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 #[cfg(not(loom))]
@@ -45,12 +45,12 @@ pub mod deadlock;
 pub mod parallel;
 #[cfg(not(loom))]
 pub mod pool;
-#[cfg(not(loom))]
 pub mod queue;
 pub mod sync;
-// Under `--cfg loom` (model checking the seam, see `wait::sys`) only the seam and the
-// raw cores under `sync` are built: the public layer's `const fn` constructors and
-// statics cannot be built on loom's non-`const` types, and the models do not need them.
+// Under `--cfg loom` (model checking, see `wait::sys`) only the seam, the raw cores
+// under `sync` and the queues (whose lock-free cores have models of their own) are
+// built: the rest of the public layer's `const fn` constructors and statics cannot be
+// built on loom's non-`const` types, and the models do not need them.
 #[cfg(not(loom))]
 pub mod thread;
 pub(crate) mod wait;

@@ -17,13 +17,15 @@
 //! Shutdown sets `mark_bit` in `tail` (atomically with respect to every claim), so a
 //! put either claimed its position before the mark (its item is in the queue and will
 //! be got or returned by `shutdown(true)`) or fails with the item back.
+//!
+//! The atomics and the value cells come from the seam's `sys`: std's normally, loom's
+//! under `--cfg loom`, where `loom_tests.rs` checks this ring with one and two slots.
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{self, AtomicUsize, Ordering};
 
 use super::error::{TryGetError, TryPutError};
 use super::util::{Backoff, CachePadded};
+use crate::wait::sys::{fence, AtomicUsize, Ordering, UnsafeCell};
 
 struct Slot<T> {
     stamp: AtomicUsize,
@@ -116,11 +118,13 @@ impl<T> Array<T> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        // SAFETY: the CAS gave this thread position `tail`, whose slot
-                        // is free (stamp == tail, read with Acquire after the previous
-                        // consumer's Release): nobody else touches the value until we
-                        // publish the stamp below.
-                        unsafe { slot.value.get().write(MaybeUninit::new(value)) };
+                        slot.value.with_mut(|p| {
+                            // SAFETY: the CAS gave this thread position `tail`, whose
+                            // slot is free (stamp == tail, read with Acquire after the
+                            // previous consumer's Release): nobody else touches the
+                            // value until we publish the stamp below.
+                            unsafe { p.write(MaybeUninit::new(value)) }
+                        });
                         slot.stamp.store(tail + 1, Ordering::Release);
                         return Ok(());
                     }
@@ -132,7 +136,7 @@ impl<T> Array<T> {
             } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
                 // The slot still holds last lap's item: full, unless a consumer has
                 // claimed it since.
-                atomic::fence(Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 let head = self.head.load(Ordering::Relaxed);
                 if head.wrapping_add(self.one_lap) == tail {
                     return Err(TryPutError::Full(value));
@@ -164,11 +168,13 @@ impl<T> Array<T> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        // SAFETY: the CAS gave this thread position `head`, whose slot
-                        // was published (stamp == head + 1, Acquire): the value is
-                        // initialised and ours to move out; the slot is handed back to
-                        // producers only by the stamp store below.
-                        let value = unsafe { slot.value.get().read().assume_init() };
+                        let value = slot.value.with_mut(|p| {
+                            // SAFETY: the CAS gave this thread position `head`, whose
+                            // slot was published (stamp == head + 1, Acquire): the value
+                            // is initialised and ours to move out; the slot is handed
+                            // back to producers only by the stamp store below.
+                            unsafe { p.read().assume_init() }
+                        });
                         slot.stamp
                             .store(head.wrapping_add(self.one_lap), Ordering::Release);
                         return Ok(value);
@@ -179,7 +185,7 @@ impl<T> Array<T> {
                     }
                 }
             } else if stamp == head {
-                atomic::fence(Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !self.mark_bit == head {
                     return Err(if tail & self.mark_bit != 0 {
@@ -247,15 +253,19 @@ impl<T> Array<T> {
 
 impl<T> Drop for Array<T> {
     fn drop(&mut self) {
-        let head = *self.head.0.get_mut();
-        let tail = *self.tail.0.get_mut() & !self.mark_bit;
+        // Plain loads, not `get_mut`: loom's atomics have none. `&mut self` orders them
+        // after every operation of every other thread.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark_bit;
         let mut pos = head;
         while pos != tail {
             let index = pos & (self.mark_bit - 1);
-            // SAFETY: we own the queue exclusively; every position in [head, tail) was
-            // claimed and written (a claim is followed by its write before the claiming
-            // call returns) and not yet read.
-            unsafe { (*self.buffer[index].value.get()).assume_init_drop() };
+            self.buffer[index].value.with_mut(|p| {
+                // SAFETY: we own the queue exclusively; every position in [head, tail)
+                // was claimed and written (a claim is followed by its write before the
+                // claiming call returns) and not yet read.
+                unsafe { (*p).assume_init_drop() }
+            });
             pos = self.next(pos);
         }
     }

@@ -4,34 +4,49 @@
 //! Positions count slots: position `p` (stored as `p << SHIFT`) is slot `p % LAP` of
 //! its block, and slot `LAP - 1` is never used: a position landing there means "the
 //! next block is being installed", and whoever sees it waits a moment. The producer
-//! that claims a block's last usable slot installs the next block (allocated before its
-//! claim, so nothing allocates while others wait).
+//! that claims a block's last usable slot installs the next block (allocated before
+//! its claim, so nothing allocates while others wait).
 //!
-//! Each slot has a state: `WRITE` once its value is written, `READ` once it has been
-//! moved out, `DESTROY` when the block's destroyer found it still unread. A block is
-//! freed once all its slots are read: the reader of the last slot starts the
-//! destruction, and a reader that finishes after it was passed over (it sees `DESTROY`)
-//! continues it. So a block is freed exactly once, by the last thread to touch it.
+//! Each slot has a state, set to `WRITE` by its producer once the value is written;
+//! consumers only read it, so a get does not write to the cache lines the producers are
+//! filling (crossbeam marks each slot read). Instead a block counts its finished reads
+//! in one word after its slots: the consumer whose read completes the count frees the
+//! block. Every producer is done with a block before the read of its slot starts, and
+//! every other consumer before its count, so a block is freed exactly once, by the
+//! last thread to touch it.
 //!
 //! Shutdown sets `MARK_BIT` in the tail index; in the head index the same bit means
 //! "the head block is known to have a successor" (saves reading `tail`).
+//!
+//! Reusing a drained block as the next one, instead of freeing it and allocating
+//! another, was tried: it saves the allocator calls, but measured slower with several
+//! producers (`heddle-bench queues`, `mpsc`/`mpmc unbounded`), so blocks are freed.
+//!
+//! The atomics and the value cells come from the seam's `sys`: std's normally, loom's
+//! under `--cfg loom`, where blocks hold two usable slots so that `loom_tests.rs` can
+//! cross block boundaries and free blocks within a few items.
 
-use std::alloc::{self, Layout};
-use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{self, AtomicPtr, AtomicUsize, Ordering};
 
 use super::error::{TryGetError, TryPutError};
 use super::util::{Backoff, CachePadded};
+use crate::wait::sys::{fence, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 
+/// A slot's state once its value is written.
 const WRITE: usize = 1;
-const READ: usize = 2;
-const DESTROY: usize = 4;
 
-/// Slots per block, including the unused last one.
+/// Slots per block, including the unused last one. 32: a block of `u64`s (512 bytes)
+/// stays within what glibc's allocator serves from its per-thread cache; 64-slot
+/// blocks measured slower (twice the page faults).
+#[cfg(not(loom))]
 const LAP: usize = 32;
+/// Under loom: two usable slots, so a model reaches a block boundary on its third put,
+/// and both ways of freeing a block (by the last slot's reader, or by an earlier slot's
+/// slower reader) within two consumers.
+#[cfg(loom)]
+const LAP: usize = 3;
 /// Usable slots per block.
 const BLOCK_CAP: usize = LAP - 1;
 /// Index bits below the position hold the mark.
@@ -54,15 +69,23 @@ impl<T> Slot<T> {
 }
 
 struct Block<T> {
-    next: AtomicPtr<Block<T>>,
     slots: [Slot<T>; BLOCK_CAP],
+    /// Reads completed (consumers only). After the slots, so it shares a cache line
+    /// with the last few at most. (Padding it onto a line of its own would align the
+    /// block to 128 bytes, which the allocator serves by a slower path.)
+    reads: AtomicUsize,
+    next: AtomicPtr<Block<T>>,
 }
 
 impl<T> Block<T> {
-    fn new() -> *mut Block<T> {
+    /// A new block: a null `next`, zero states, uninitialised values.
+    #[cfg(not(loom))]
+    fn alloc() -> *mut Block<T> {
+        use std::alloc::{self, Layout};
         let layout = Layout::new::<Block<T>>();
         // SAFETY: `Block<T>` is never zero-sized (it holds a pointer). All-zero bytes
-        // are a valid `Block<T>`: a null `next`, zero states, uninitialised values.
+        // are a valid `Block<T>`: no reads, a null `next`, zero states, uninitialised
+        // values.
         // Freed with `Box::from_raw`, which uses the same global allocator and layout.
         unsafe {
             let p = alloc::alloc_zeroed(layout).cast::<Block<T>>();
@@ -71,6 +94,19 @@ impl<T> Block<T> {
             }
             p
         }
+    }
+
+    /// A new block (loom's atomics and cells must be constructed, not zeroed).
+    #[cfg(loom)]
+    fn alloc() -> *mut Block<T> {
+        Box::into_raw(Box::new(Block {
+            slots: std::array::from_fn(|_| Slot {
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+                state: AtomicUsize::new(0),
+            }),
+            reads: AtomicUsize::new(0),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }))
     }
 
     /// Wait until the producer installing the next block has linked it.
@@ -84,30 +120,6 @@ impl<T> Block<T> {
             backoff.snooze();
         }
     }
-
-    /// Free `this` once every slot from `start` on has been read; if one has not, mark
-    /// it so that its reader continues from there.
-    ///
-    /// # Safety
-    ///
-    /// `this` is a live block all of whose slots before `start`, and its last usable
-    /// slot, have been read, and the caller is the reader responsible for continuing.
-    unsafe fn destroy(this: *mut Block<T>, start: usize) {
-        // The last usable slot is not checked: its reader started the destruction.
-        for i in start..BLOCK_CAP - 1 {
-            // SAFETY: `this` is live until this function frees it (the caller's
-            // contract; no other thread frees it while a slot is unread).
-            let slot = unsafe { (*this).slots.get_unchecked(i) };
-            if slot.state.load(Ordering::Acquire) & READ == 0
-                && slot.state.fetch_or(DESTROY, Ordering::AcqRel) & READ == 0
-            {
-                // Its reader is still busy and will see DESTROY and continue.
-                return;
-            }
-        }
-        // SAFETY: every slot has been read and nobody else will touch the block.
-        drop(unsafe { Box::from_raw(this) });
-    }
 }
 
 struct Position<T> {
@@ -118,6 +130,9 @@ struct Position<T> {
 pub(super) struct List<T> {
     head: CachePadded<Position<T>>,
     tail: CachePadded<Position<T>>,
+    /// Blocks allocated and not yet freed, for the loom models.
+    #[cfg(loom)]
+    blocks: std::sync::atomic::AtomicUsize,
     _marker: PhantomData<T>,
 }
 
@@ -131,18 +146,54 @@ unsafe impl<T: Send> Sync for List<T> {}
 
 impl<T> List<T> {
     pub(super) fn new() -> Self {
-        let first = Block::<T>::new();
-        List {
+        let list = List {
             head: CachePadded(Position {
                 index: AtomicUsize::new(0),
-                block: AtomicPtr::new(first),
+                block: AtomicPtr::new(ptr::null_mut()),
             }),
             tail: CachePadded(Position {
                 index: AtomicUsize::new(0),
-                block: AtomicPtr::new(first),
+                block: AtomicPtr::new(ptr::null_mut()),
             }),
+            #[cfg(loom)]
+            blocks: std::sync::atomic::AtomicUsize::new(0),
             _marker: PhantomData,
+        };
+        let first = list.new_block();
+        list.head.block.store(first, Ordering::Relaxed);
+        list.tail.block.store(first, Ordering::Relaxed);
+        list
+    }
+
+    /// A new block in its all-zero state.
+    fn new_block(&self) -> *mut Block<T> {
+        #[cfg(loom)]
+        self.blocks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Block::alloc()
+    }
+
+    /// Give `block` back to the allocator.
+    ///
+    /// # Safety
+    ///
+    /// `block` came from [`new_block`](Self::new_block), is freed only here, and no
+    /// other thread touches it any more (for a drained block: the caller completed its
+    /// read count, with Acquire, after every other reader's Release).
+    unsafe fn free(&self, block: *mut Block<T>) {
+        #[cfg(loom)]
+        {
+            self.blocks
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            // Freeing writes the whole block: have loom check that it happens after
+            // every access to a slot's value (a missing Acquire is a reported race).
+            // SAFETY: as below; the block is still live here.
+            for slot in unsafe { &(*block).slots } {
+                slot.value.with_mut(|_| ());
+            }
         }
+        // SAFETY: the caller's contract; `Block::alloc` allocated it as a `Box` would.
+        drop(unsafe { Box::from_raw(block) });
     }
 
     #[inline]
@@ -155,7 +206,7 @@ impl<T> List<T> {
             if tail & MARK_BIT != 0 {
                 if !next_block.is_null() {
                     // SAFETY: allocated by us above and never shared.
-                    drop(unsafe { Box::from_raw(next_block) });
+                    unsafe { self.free(next_block) };
                 }
                 return Err(TryPutError::ShutDown(value));
             }
@@ -169,7 +220,7 @@ impl<T> List<T> {
             }
             // About to claim the last slot: have the next block ready first.
             if offset + 1 == BLOCK_CAP && next_block.is_null() {
-                next_block = Block::new();
+                next_block = self.new_block();
             }
             let new_tail = tail + (1 << SHIFT);
             match self.tail.index.compare_exchange_weak(
@@ -184,19 +235,23 @@ impl<T> List<T> {
                     // the block pointer only moves after the index passes this block's
                     // last slot). It is live: it is freed only after all its slots,
                     // including the one we just claimed, are read.
-                    unsafe {
-                        if offset + 1 == BLOCK_CAP {
-                            self.tail.block.store(next_block, Ordering::Release);
-                            // `fetch_add`, not `store`: keep a shutdown mark set meanwhile.
-                            self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
-                            (*block).next.store(next_block, Ordering::Release);
-                        } else if !next_block.is_null() {
-                            drop(Box::from_raw(next_block));
-                        }
-                        let slot = (*block).slots.get_unchecked(offset);
-                        slot.value.get().write(MaybeUninit::new(value));
-                        slot.state.fetch_or(WRITE, Ordering::Release);
+                    let block = unsafe { &*block };
+                    if offset + 1 == BLOCK_CAP {
+                        self.tail.block.store(next_block, Ordering::Release);
+                        // `fetch_add`, not `store`: keep a shutdown mark set meanwhile.
+                        self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
+                        block.next.store(next_block, Ordering::Release);
+                    } else if !next_block.is_null() {
+                        // SAFETY: allocated by us above and never shared.
+                        unsafe { self.free(next_block) };
                     }
+                    let slot = &block.slots[offset];
+                    slot.value.with_mut(|p| {
+                        // SAFETY: the slot is ours until we set WRITE: its consumer
+                        // waits for that bit before reading.
+                        unsafe { p.write(MaybeUninit::new(value)) }
+                    });
+                    slot.state.store(WRITE, Ordering::Release);
                     return Ok(());
                 }
                 Err(t) => {
@@ -224,7 +279,7 @@ impl<T> List<T> {
             }
             let mut new_head = head + (1 << SHIFT);
             if new_head & MARK_BIT == 0 {
-                atomic::fence(Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 let tail = self.tail.index.load(Ordering::Relaxed);
                 if head >> SHIFT == tail >> SHIFT {
                     return Err(if tail & MARK_BIT != 0 {
@@ -247,28 +302,36 @@ impl<T> List<T> {
                 Ok(_) => {
                     // SAFETY: `block` is the block of position `head` (same argument as
                     // in `try_put`) and live (its slot at `offset`, claimed by us, is
-                    // unread). The slot was claimed by a producer (head < tail), whose
-                    // write we wait for; then the value is ours alone.
-                    unsafe {
-                        if offset + 1 == BLOCK_CAP {
-                            let next = (*block).wait_next();
-                            let mut next_index = (new_head & !MARK_BIT).wrapping_add(1 << SHIFT);
-                            if !(*next).next.load(Ordering::Relaxed).is_null() {
-                                next_index |= MARK_BIT;
-                            }
-                            self.head.block.store(next, Ordering::Release);
-                            self.head.index.store(next_index, Ordering::Release);
+                    // unread).
+                    let this = unsafe { &*block };
+                    if offset + 1 == BLOCK_CAP {
+                        let next = this.wait_next();
+                        let mut next_index = (new_head & !MARK_BIT).wrapping_add(1 << SHIFT);
+                        // SAFETY: `next` is live: none of its slots has been claimed by
+                        // a consumer yet (the head index has not reached it).
+                        if !unsafe { &*next }.next.load(Ordering::Relaxed).is_null() {
+                            next_index |= MARK_BIT;
                         }
-                        let slot = (*block).slots.get_unchecked(offset);
-                        slot.wait_write();
-                        let value = slot.value.get().read().assume_init();
-                        if offset + 1 == BLOCK_CAP {
-                            Block::destroy(block, 0);
-                        } else if slot.state.fetch_or(READ, Ordering::AcqRel) & DESTROY != 0 {
-                            Block::destroy(block, offset + 1);
-                        }
-                        return Ok(value);
+                        self.head.block.store(next, Ordering::Release);
+                        self.head.index.store(next_index, Ordering::Release);
                     }
+                    let slot = &this.slots[offset];
+                    // The slot was claimed by a producer (head < tail): wait for its
+                    // write; then the value is ours alone.
+                    slot.wait_write();
+                    let value = slot.value.with_mut(|p| {
+                        // SAFETY: WRITE was set (Release) after the value was written,
+                        // and we saw it (Acquire); no other consumer claims `head`.
+                        unsafe { p.read().assume_init() }
+                    });
+                    // Count the read (Release: done with the block; Acquire: so is
+                    // every earlier reader, if ours completes the count).
+                    if this.reads.fetch_add(1, Ordering::AcqRel) + 1 == BLOCK_CAP {
+                        // SAFETY: every slot has been read, and every other thread is
+                        // done with the block (see the module docs).
+                        unsafe { self.free(block) };
+                    }
+                    return Ok(value);
                 }
                 Err(h) => {
                     head = h;
@@ -315,13 +378,21 @@ impl<T> List<T> {
     pub(super) fn shut(&self) -> bool {
         self.tail.index.fetch_or(MARK_BIT, Ordering::SeqCst) & MARK_BIT == 0
     }
+
+    /// Blocks allocated and not yet freed (loom models).
+    #[cfg(loom)]
+    pub(super) fn live_blocks(&self) -> usize {
+        self.blocks.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl<T> Drop for List<T> {
     fn drop(&mut self) {
-        let mut head = *self.head.index.get_mut() >> SHIFT;
-        let tail = *self.tail.index.get_mut() >> SHIFT;
-        let mut block = *self.head.block.get_mut();
+        // Plain loads, not `get_mut`: loom's atomics have none. `&mut self` orders them
+        // after every operation of every other thread.
+        let mut head = self.head.index.load(Ordering::Relaxed) >> SHIFT;
+        let tail = self.tail.index.load(Ordering::Relaxed) >> SHIFT;
+        let mut block = self.head.block.load(Ordering::Relaxed);
         // SAFETY: exclusive access. Every position in [head, tail) was claimed and
         // written (claims are completed before the claiming call returns) and is
         // unread; blocks before the head block are already freed; blocks from the
@@ -330,17 +401,21 @@ impl<T> Drop for List<T> {
             while head != tail {
                 let offset = head % LAP;
                 if offset < BLOCK_CAP {
-                    (*(*block).slots[offset].value.get()).assume_init_drop();
+                    (*block).slots[offset]
+                        .value
+                        .with_mut(|p| (*p).assume_init_drop());
                 } else {
-                    let next = *(*block).next.get_mut();
-                    drop(Box::from_raw(block));
+                    let next = (*block).next.load(Ordering::Relaxed);
+                    self.free(block);
                     block = next;
                 }
                 head = head.wrapping_add(1);
             }
             if !block.is_null() {
-                drop(Box::from_raw(block));
+                self.free(block);
             }
         }
+        #[cfg(loom)]
+        assert_eq!(self.live_blocks(), 0, "a block was leaked or freed twice");
     }
 }

@@ -17,15 +17,30 @@
 //! the item and does not sleep, or the producer sees `SLEEPERS` and notifies. The bit
 //! is cleared under the same lock when the last waiter leaves, so it can be stale only
 //! in the harmless direction (set with nobody asleep: one extra trip to the lock).
+//!
+//! The state word and the watchers' lock come from the seam's `sys`, so the loom models
+//! in `loom_tests.rs` check this protocol together with the cores.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
+use crate::wait::sys::{AtomicBool, AtomicUsize, Mutex};
 use crate::wait::{AsyncWaiter, WaitFor, WaitQueue, WaitResult};
+
+/// Nothing in a normal build; under loom, a SeqCst fence between the two halves of the
+/// store-buffering pattern above (publish with a SeqCst read-modify-write, then read
+/// the other side with a SeqCst load). The C11 total order of SeqCst operations already
+/// forbids both halves reading stale values, but loom models SeqCst accesses as
+/// AcqRel (its README; tokio-rs/loom#180) and would report lost wake-ups that cannot
+/// happen, while it models SeqCst fences faithfully. So loom checks the rest of the
+/// protocol (the bit, the lock, validate and notify) assuming what C11 guarantees.
+#[inline(always)]
+pub(super) fn loom_seq_cst() {
+    #[cfg(loom)]
+    crate::wait::sys::fence(SeqCst);
+}
 
 /// Bit 0 of the state: someone may sleep in the wait queue.
 const SLEEPERS: usize = 1;
@@ -39,17 +54,18 @@ pub(super) struct Side {
 }
 
 impl Side {
-    pub(super) const fn new() -> Self {
+    pub(super) fn new() -> Self {
         Side {
             state: AtomicUsize::new(0),
             queue: WaitQueue::new(),
-            watchers: parking_lot::const_mutex(Vec::new()),
+            watchers: Mutex::new(Vec::new()),
         }
     }
 
     /// Whether a thread or task may be asleep here (stale only towards `true`).
     #[inline]
     pub(super) fn has_sleepers(&self) -> bool {
+        loom_seq_cst();
         self.state.load(SeqCst) & SLEEPERS != 0
     }
 
@@ -57,6 +73,7 @@ impl Side {
     /// there are none.
     #[inline]
     pub(super) fn notify_one(&self) {
+        loom_seq_cst();
         if self.state.load(SeqCst) != 0 {
             self.notify_slow(false);
         }
@@ -92,6 +109,7 @@ impl Side {
     /// Wake the selects watching this side (not the sleepers).
     #[inline]
     pub(super) fn fire_watchers(&self) {
+        loom_seq_cst();
         if self.state.load(SeqCst) >= WATCHER {
             self.fire_watchers_now();
         }
@@ -129,6 +147,7 @@ impl Side {
             tag,
             || {
                 self.state.fetch_or(SLEEPERS, SeqCst);
+                loom_seq_cst();
                 blocked()
             },
             before_sleep,
@@ -151,6 +170,7 @@ impl Side {
     ) -> Poll<WaitResult> {
         self.queue.poll_wait(waiter, cx, tag, || {
             self.state.fetch_or(SLEEPERS, SeqCst);
+            loom_seq_cst();
             blocked()
         })
     }

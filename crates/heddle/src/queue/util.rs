@@ -6,6 +6,8 @@
 use std::hint::spin_loop;
 use std::ops::{Deref, DerefMut};
 
+use crate::wait::sys::yield_now;
+
 /// Keeps a value on its own cache line(s), so that the producers' index and the
 /// consumers' index do not false-share. 128 bytes: x86-64 prefetches lines in pairs.
 #[derive(Debug, Default)]
@@ -34,7 +36,8 @@ impl<T> DerefMut for CachePadded<T> {
 /// `snooze` while another thread completes an operation it has already claimed (a slot
 /// reserved but not yet written): spin, then yield the CPU so a preempted writer can
 /// run. Both are bounded per call; the loops that use them make progress as soon as the
-/// other thread does.
+/// other thread does. Under loom both yield to the model's scheduler: a loop that waits
+/// for another thread must tell loom so, or loom would spin in it forever.
 #[derive(Debug, Default)]
 pub(super) struct Backoff {
     step: u32,
@@ -50,6 +53,9 @@ impl Backoff {
 
     #[inline]
     pub(super) fn spin(&mut self) {
+        if cfg!(loom) {
+            return yield_now();
+        }
         for _ in 0..1u32 << self.step.min(SPIN_LIMIT) {
             spin_loop();
         }
@@ -60,13 +66,16 @@ impl Backoff {
 
     #[inline]
     pub(super) fn snooze(&mut self) {
+        if cfg!(loom) {
+            return yield_now();
+        }
         if self.step <= SPIN_LIMIT {
             for _ in 0..1u32 << self.step {
                 spin_loop();
             }
             self.step += 1;
         } else {
-            std::thread::yield_now();
+            yield_now();
         }
     }
 }

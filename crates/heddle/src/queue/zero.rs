@@ -19,17 +19,16 @@
 //! `before_sleep` (entry visible, lock released) wakes a getter if one may be asleep,
 //! and a getter's check under its lock refuses to sleep while a putter may be asleep;
 //! both read the other side's state after publishing their own with SeqCst, so they
-//! cannot both miss each other.
+//! cannot both miss each other. (The loom models in `loom_tests.rs` check this, with
+//! the atomics and the packet's cell from the seam's `sys`.)
 
-use std::cell::UnsafeCell;
 use std::hint::spin_loop;
-use std::sync::atomic::{
-    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Release, Ordering::SeqCst,
-};
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
 use std::time::Instant;
 
 use super::error::{GetTimeoutError, PutTimeoutError, TryGetError, TryPutError};
 use super::side::Side;
+use crate::wait::sys::{AtomicBool, AtomicU64, UnsafeCell};
 use crate::wait::{SpinWait, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 
 /// The tag of a waiter without a packet (async getters): never a valid address.
@@ -75,26 +74,34 @@ impl<T> Packet<T> {
 
     /// The owner takes the item back (after its entry left the queue).
     pub(super) fn take(&mut self) -> Option<T> {
-        self.item.get_mut().take()
+        self.item.with_mut(|item| {
+            // SAFETY: `&mut self`, and the owner's entry is no longer queued, so no
+            // counterpart can reach the packet through its tag.
+            unsafe { (*item).take() }
+        })
     }
 
-    /// A counterpart's access through a tag.
+    /// A counterpart's access through a tag: runs `f` on the packet's item.
     ///
     /// # Safety
     ///
     /// `tag` came from [`Packet::tag`] of a packet whose owner's entry is queued in the
     /// wait queue whose lock the caller holds (so the owner neither reads it nor frees
     /// it until the caller releases the lock).
-    unsafe fn slot<'a>(tag: u64) -> &'a mut Option<T> {
-        // SAFETY: per the contract, the packet is live and nobody else accesses it.
-        unsafe { &mut *(*(tag as usize as *const Packet<T>)).item.get() }
+    unsafe fn with_slot<R>(tag: u64, f: impl FnOnce(&mut Option<T>) -> R) -> R {
+        // SAFETY: per the contract, the packet is live.
+        let packet = unsafe { &*(tag as usize as *const Packet<T>) };
+        packet.item.with_mut(|item| {
+            // SAFETY: per the contract, nobody else accesses the item meanwhile.
+            f(unsafe { &mut *item })
+        })
     }
 
     /// Mark the packet behind `tag` as transferred.
     ///
     /// # Safety
     ///
-    /// As for [`Packet::slot`].
+    /// As for [`Packet::with_slot`].
     unsafe fn mark_moved(tag: u64) {
         // SAFETY: per the contract, the packet is live.
         unsafe {
@@ -145,7 +152,7 @@ impl<T> Zero<T> {
             }
             // SAFETY: `grant` runs under the putters' lock with this entry queued; every
             // queued putter's tag is its packet.
-            got = unsafe { Packet::<T>::slot(tag) }.take();
+            got = unsafe { Packet::<T>::with_slot(tag, Option::take) };
             debug_assert!(got.is_some(), "a sleeping putter without an item");
             // SAFETY: as above.
             unsafe { Packet::<T>::mark_moved(tag) };
@@ -173,7 +180,7 @@ impl<T> Zero<T> {
                 return wake_async.then_some(TOKEN_RETRY);
             }
             // SAFETY: under the getters' lock with this thread getter queued.
-            *unsafe { Packet::<T>::slot(tag) } = slot.take();
+            unsafe { Packet::<T>::with_slot(tag, |item| *item = slot.take()) };
             // SAFETY: as above.
             unsafe { Packet::<T>::mark_moved(tag) };
             self.transfers.fetch_add(1, SeqCst);

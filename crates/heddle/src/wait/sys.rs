@@ -134,3 +134,46 @@ mod loom_thread {
         }
     }
 }
+
+// What the queue cores (`queue/array.rs`, `queue/list.rs`, `queue/zero.rs`,
+// `queue/side.rs`) take besides the above, so that their loom models
+// (`queue/loom_tests.rs`) check them too.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr};
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+#[cfg(not(loom))]
+pub(crate) use std_cell::UnsafeCell;
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr};
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+
+/// std's `UnsafeCell` behind loom's closure API (`with_mut`), which is how loom sees each
+/// access to the data (and reports two that race). Normally the closure is inlined
+/// away: the same code as `UnsafeCell::get`.
+#[cfg(not(loom))]
+mod std_cell {
+    /// A `#[repr(transparent)]` `std::cell::UnsafeCell`, so all-zero bytes are a valid
+    /// value exactly when they are for `T`.
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        #[inline(always)]
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Access the data through a pointer (loom counts it as a write).
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
