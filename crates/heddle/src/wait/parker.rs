@@ -141,28 +141,10 @@ impl Parker {
     /// notified) when a re-check is asked for. Spins first only if `spin`.
     #[cfg(not(loom))]
     pub(crate) fn park_watching(&self, deadline: Option<Instant>, spin: bool) -> bool {
-        use std::sync::atomic::Ordering as O;
         if spin && self.spin_briefly() {
             return true;
         }
-        loop {
-            if self.is_notified() {
-                return true;
-            }
-            if self.recheck.load(O::Acquire) {
-                return self.is_notified();
-            }
-            match deadline {
-                None => sys::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return self.is_notified();
-                    }
-                    sys::park_timeout(deadline - now);
-                }
-            }
-        }
+        self.sleep_until(deadline, true)
     }
 
     /// The calling thread's parker.
@@ -212,9 +194,19 @@ impl Parker {
         if self.spin_briefly() {
             return true;
         }
+        self.sleep_until(deadline, false)
+    }
+
+    /// The OS park until notified or `deadline` (or, if `recheck`, until a re-check is
+    /// asked for); `true` if notified. Spurious OS wake-ups are absorbed here.
+    #[cfg(not(loom))]
+    fn sleep_until(&self, deadline: Option<Instant>, recheck: bool) -> bool {
         loop {
             if self.is_notified() {
                 return true;
+            }
+            if recheck && self.recheck.load(std::sync::atomic::Ordering::Acquire) {
+                return self.is_notified();
             }
             match deadline {
                 None => sys::park(),
