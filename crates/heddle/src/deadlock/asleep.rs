@@ -13,7 +13,8 @@ use super::cycle;
 use super::report::{DeadlockKind, DeadlockReport};
 use crate::wait::{local, observe, parker::Parker};
 
-/// Called by a thread that just entered an untimed wait: is everyone asleep now?
+/// Called by a thread asleep in an untimed wait (for 1 ms or more, or poked by an
+/// exiting thread): is everyone asleep now?
 pub(crate) fn all_asleep() -> Option<DeadlockReport> {
     let blocked = observe::blocked_count();
     // Cheap gate first: fewer sleepers than threads known to heddle cannot be all.

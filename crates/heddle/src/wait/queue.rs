@@ -201,10 +201,6 @@ impl WaitQueue {
         }
         #[cfg(not(loom))]
         if counted {
-            if let Some(report) = crate::deadlock::all_asleep() {
-                self.give_up(ticket, report, &parker, timed_out);
-                return self.rewait(&parker, &token);
-            }
             return self.sleep_watching(ticket, &parker, &token, timed_out);
         }
         if parker.park_until(deadline) {
@@ -222,11 +218,16 @@ impl WaitQueue {
         self.rewait(&parker, &token)
     }
 
-    /// Sleep in an untimed wait until notified, re-checking for all-asleep when the
-    /// answer may have changed without anyone blocking: when a thread exits (it pokes a
-    /// watcher), and, while every thread heddle knows is blocked but the process has
-    /// others (threads heddle cannot see, which may exit unseen), every so often (1 ms,
-    /// doubling up to 1 s). Otherwise it sleeps until notified, never waking on its own.
+    /// Sleep in an untimed wait until notified, checking for all-asleep while every
+    /// thread heddle knows is blocked: first after 1 ms asleep, then every so often
+    /// (doubling up to 1 s), since a thread heddle cannot see may exit unseen; and when
+    /// a thread exits (it pokes a watcher). Otherwise it sleeps until notified, never
+    /// waking on its own.
+    ///
+    /// Not at once on blocking: the check reads the process's thread count from `/proc`
+    /// (microseconds), and a wait that a std thread ends a moment later (a queue fed by
+    /// std threads, which heddle does not count) would pay it on every block. A real
+    /// deadlock lasts; it is reported about 1 ms after the last thread blocks.
     #[cfg(not(loom))]
     fn sleep_watching(
         &self,
