@@ -2,9 +2,15 @@
 //! alternating them round by round, and report the median of the rounds.
 //!
 //! Why not criterion: we want every implementation of a case measured in the same
-//! process, interleaved (round 1: A B C, round 2: B C A, ...), so that frequency
-//! scaling, a noisy neighbour or a warm cache hits all of them alike, and one
-//! figure per implementation with a ratio to the best anchor.
+//! process, interleaved, so that frequency scaling, a noisy neighbour or a warm cache
+//! hits all of them alike, and one figure per implementation with a ratio to the best
+//! anchor.
+//!
+//! What one run leaves behind (heap pages it grew and gave back, threads still being
+//! torn down) can slow the next by 10% or more in the multi-threaded cases, so no
+//! implementation may always follow the same one: the rounds' orders are the rows of a
+//! balanced Latin square (A B D C, B C A D, C D B A, D A C B for four), and each
+//! timed run is preceded by an untimed warm-up of a tenth of its iterations.
 //!
 //! An implementation is a closure `FnMut(iters) -> Duration`: it performs `iters`
 //! operations and returns how long they took. Closures time themselves so that
@@ -206,14 +212,18 @@ impl<'a> CaseBuilder<'a> {
         let mut log: Vec<Vec<u64>> = vec![Vec::new(); n];
         for round in 0..cfg.rounds {
             for k in 0..n {
-                let i = (round + k) % n;
+                let i = round_order(round, k, n);
                 if failures[i].is_some() {
                     continue;
                 }
                 let (name, run) = &mut self.runs[i];
                 let elapsed = {
                     let _watch = Watchdog::arm(&self.name, name);
-                    guarded(|| run(iters[i]))
+                    let it = iters[i];
+                    guarded(|| {
+                        run((it / 10).max(1));
+                        run(it)
+                    })
                 };
                 let elapsed = match elapsed {
                     Ok(e) => e,
@@ -268,6 +278,24 @@ impl<'a> CaseBuilder<'a> {
             notes: self.notes,
         }
     }
+}
+
+/// The implementation that runs `k`-th in `round` of `n`: the rows of a balanced
+/// Latin square (Williams' design), so that over `n` rounds (`2n` for odd `n`, with
+/// the rows mirrored) each implementation runs right after each other one equally
+/// often.
+fn round_order(round: usize, k: usize, n: usize) -> usize {
+    let mirrored = n % 2 == 1 && (round / n) % 2 == 1;
+    let k = if mirrored { n - 1 - k } else { k };
+    // First row: 0, 1, n-1, 2, n-2, ...; row r adds r.
+    let first = if k == 0 {
+        0
+    } else if k % 2 == 1 {
+        k.div_ceil(2)
+    } else {
+        n - k / 2
+    };
+    (first + round) % n
 }
 
 /// Run `f`, turning a panic into its message.
@@ -665,6 +693,30 @@ mod tests {
             to_json("locks", &[case]),
             r#"{"group": "locks", "cases": [{"case": "a \"b\"", "unit": "ns/op", "results": {"heddle": 12.35}}]}"#
         );
+    }
+
+    #[test]
+    fn every_round_runs_each_implementation_once_and_predecessors_balance() {
+        for n in 1..=5 {
+            // follows[a][b]: how often `a` ran right after `b` within a round.
+            let mut follows = vec![vec![0; n]; n];
+            for round in 0..2 * n {
+                let order: Vec<usize> = (0..n).map(|k| round_order(round, k, n)).collect();
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "round {round} of {n}");
+                for w in order.windows(2) {
+                    follows[w[1]][w[0]] += 1;
+                }
+            }
+            for (a, row) in follows.iter().enumerate() {
+                for (b, &count) in row.iter().enumerate() {
+                    if a != b {
+                        assert_eq!(count, 2, "{a} after {b}, n = {n}: {follows:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

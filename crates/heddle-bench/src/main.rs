@@ -1,13 +1,14 @@
 //! `heddle-bench`: heddle side by side with std, parking_lot and Python's stdlib.
 //!
 //! ```text
-//! cargo run --release -p heddle-bench -- GROUP [--json] [--quick] [--filter SUBSTRING]
+//! cargo run --release -p heddle-bench -- GROUP [--json] [--quick] [--rounds N] [--filter SUBSTRING]
 //! ```
 //!
 //! Each group is a list of cases; each case runs heddle and its anchors in this one
 //! process, alternating them round by round, and reports the median of the rounds and
 //! heddle's ratio to the best anchor (see `harness.rs`). `--json` prints exactly one
 //! JSON object on stdout (notes go to stderr); `--quick` runs fewer, shorter rounds;
+//! `--rounds N` runs N rounds (more rounds, steadier medians on a noisy machine);
 //! `--filter` keeps only the cases whose name contains the given text.
 
 mod check;
@@ -86,9 +87,10 @@ impl Report {
 
 fn usage() -> String {
     let mut s = String::from(
-        "usage: heddle-bench GROUP [--json] [--quick] [--filter SUBSTRING]\n\n  --json    \
-         print one JSON object instead of tables\n  --quick   fewer, shorter rounds \
-         (noisier)\n  --filter  run only the cases whose name contains SUBSTRING\n\n\
+        "usage: heddle-bench GROUP [--json] [--quick] [--rounds N] [--filter SUBSTRING]\n\n  \
+         --json    print one JSON object instead of tables\n  --quick   fewer, shorter \
+         rounds (noisier)\n  --rounds  rounds per case (default 7; more gives steadier \
+         medians)\n  --filter  run only the cases whose name contains SUBSTRING\n\n\
          groups:\n",
     );
     for g in GROUPS {
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
     let mut json = false;
     let mut quick = false;
     let mut filter = None;
+    let mut rounds = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -111,6 +114,13 @@ fn main() -> ExitCode {
                 Some(f) => filter = Some(f),
                 None => {
                     eprint!("--filter needs a value\n\n{}", usage());
+                    return ExitCode::from(2);
+                }
+            },
+            "--rounds" => match args.next().map(|n| n.parse::<usize>()) {
+                Some(Ok(n)) if n > 0 => rounds = Some(n),
+                _ => {
+                    eprint!("--rounds needs a positive whole number\n\n{}", usage());
                     return ExitCode::from(2);
                 }
             },
@@ -144,6 +154,9 @@ fn main() -> ExitCode {
         Config::full()
     };
     cfg.filter = filter;
+    if let Some(n) = rounds {
+        cfg.rounds = n;
+    }
     // One line per panic: the harness catches an implementation's panic (a stuck run, a
     // broken barrier) and reports it in the table, so a backtrace is only noise.
     std::panic::set_hook(Box::new(|info| {
