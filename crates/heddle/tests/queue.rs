@@ -181,6 +181,24 @@ fn bounded_wraps_around_many_laps() {
     }
 }
 
+/// A put that finds a large ring full waits a moment for a batch of free slots (see
+/// the module's Blocking guarantee), but that wait is bounded: one free slot is enough
+/// for a blocked put to complete, even if no other slot ever frees.
+#[test]
+fn one_free_slot_releases_a_put_into_a_full_ring() {
+    for cap in [64, 1024] {
+        let q = Queue::bounded(cap);
+        for i in 0..cap {
+            q.put(i).unwrap();
+        }
+        let producer = q.clone();
+        blocked_until(move || producer.put(cap).unwrap(), || assert_eq!(q.get(), Ok(0)));
+        assert!(q.is_full());
+        let rest: Vec<usize> = q.try_iter().collect();
+        assert_eq!(rest, (1..=cap).collect::<Vec<_>>(), "capacity {cap}");
+    }
+}
+
 #[test]
 fn shrinking_queue() {
     // Python's test_shrinking_queue: room comes back after a get.
