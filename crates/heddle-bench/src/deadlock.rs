@@ -12,12 +12,18 @@
 //!   another lock (a global dependency graph behind a mutex), always on: the anchor for
 //!   heddle's opt-in lock-order mode (bar: within tracing-mutex's cost).
 //!
-//! Cases report ns/op (lower is better). The latency case's "op" is one detected
-//! deadlock and its figure the time from the lock call that closes the cycle to the
-//! report (heddle's promise: within 10 ms; it is synchronous, so microseconds).
+//! Cases report ns/op (lower is better). The latency cases' "op" is one detected
+//! deadlock and its figure the time from the call that closes it to the report
+//! (heddle's promise: within 10 ms). A lock cycle is found synchronously, in
+//! microseconds; an all-asleep deadlock (owner-less waits: here two semaphores) is
+//! checked by a sleeper after 1 ms asleep, so about a millisecond. That case runs each
+//! deadlock in a child process (this binary, [`ALL_ASLEEP_CHILD`]): all-asleep is
+//! reported only when every thread of the process is in an untimed heddle wait, and the
+//! harness's watchdog thread never is. No Rust tool detects it to compare against.
 
 use std::cell::Cell;
 use std::hint::black_box;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier as StdBarrier, Mutex, PoisonError};
@@ -47,6 +53,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
             order_nested_uncontended,
         ),
         ("report latency AB-BA", report_latency),
+        ("report latency all asleep", all_asleep_latency),
     ];
     let selected: Vec<_> = cases.iter().filter(|(name, _)| cfg.selects(name)).collect();
     if selected.is_empty() {
@@ -482,6 +489,90 @@ fn report_latency(cfg: &Config) -> Case {
             case.notes.push(format!(
                 "heddle reported {:.1} us after the cycle closed; bar <= 10 ms: {verdict} it",
                 h.value / 1e3
+            ));
+        }
+    }
+    case
+}
+
+// ---------------------------------------------------------------------------------
+// All-asleep latency: two threads wait on semaphores nobody will release.
+
+/// The hidden first argument that makes this binary one all-asleep deadlock.
+pub const ALL_ASLEEP_CHILD: &str = "__all-asleep-child";
+
+/// The child: a heddle thread waits on one empty semaphore, then the main thread on
+/// another; the report's callback prints the nanoseconds since the main thread began
+/// its wait (the moment the deadlock is complete) and ends the process.
+pub fn all_asleep_child() -> ExitCode {
+    use heddle::sync::{Event, Semaphore};
+    use std::sync::OnceLock;
+    static LAST_BLOCKED: OnceLock<Instant> = OnceLock::new();
+    deadlock::set_action(Action::Callback(Arc::new(|_report| {
+        let since = LAST_BLOCKED.get().map(Instant::elapsed);
+        match since {
+            Some(d) => println!("{}", d.as_nanos()),
+            None => println!("early"),
+        }
+        std::process::exit(0);
+    })));
+    let first = Arc::new(Semaphore::new(0));
+    let started = Arc::new(Event::new());
+    let worker = {
+        let (first, started) = (first.clone(), started.clone());
+        heddle::thread::Thread::new(move || {
+            started.set();
+            let _never = first.acquire();
+        })
+        .start()
+    };
+    started.wait();
+    // The worker may not be asleep yet; the report still needs both, so the figure
+    // only includes the wait for the worker when it was slower than this thread.
+    let second = Semaphore::new(0);
+    let _ = LAST_BLOCKED.set(Instant::now());
+    let _never = second.acquire();
+    let _ = worker.join();
+    println!("no report");
+    ExitCode::FAILURE
+}
+
+/// Run `iters` all-asleep deadlocks, each in a child process, and sum their latency.
+fn heddle_all_asleep(iters: u64) -> Duration {
+    let rounds = iters.clamp(1, 10);
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut total = Duration::ZERO;
+    for _ in 0..rounds {
+        let out = std::process::Command::new(&exe)
+            .arg(ALL_ASLEEP_CHILD)
+            .output()
+            .expect("run the all-asleep child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Both sleepers may report before the first one's exit ends the process.
+        let first_line = text.lines().next().unwrap_or("");
+        let ns: u64 = first_line
+            .parse()
+            .unwrap_or_else(|_| panic!("all-asleep child: {:?}", text.trim()));
+        total += Duration::from_nanos(ns);
+    }
+    total.mul_f64(iters as f64 / rounds as f64)
+}
+
+fn all_asleep_latency(cfg: &Config) -> Case {
+    let mut case = CaseBuilder::new("report latency all asleep", Unit::NsPerOp)
+        .note(
+            "ns from the last thread's Semaphore::acquire to the report (Action::Callback); \
+             one deadlock per child process; heddle's bar: 10 ms",
+        )
+        .add("heddle", heddle_all_asleep)
+        .measure(cfg);
+    if let Some(h) = case.results.iter().find(|f| f.implementation == "heddle") {
+        if h.value.is_finite() {
+            let verdict = if h.value <= 10e6 { "meets" } else { "MISSES" };
+            case.notes.push(format!(
+                "heddle reported {:.2} ms after every thread was asleep; bar <= 10 ms: \
+                 {verdict} it",
+                h.value / 1e6
             ));
         }
     }

@@ -100,6 +100,9 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(deadlock::ALL_ASLEEP_CHILD) {
+        return deadlock::all_asleep_child();
+    }
     let mut group = None;
     let mut json = false;
     let mut quick = false;

@@ -192,7 +192,10 @@ fn one_free_slot_releases_a_put_into_a_full_ring() {
             q.put(i).unwrap();
         }
         let producer = q.clone();
-        blocked_until(move || producer.put(cap).unwrap(), || assert_eq!(q.get(), Ok(0)));
+        blocked_until(
+            move || producer.put(cap).unwrap(),
+            || assert_eq!(q.get(), Ok(0)),
+        );
         assert!(q.is_full());
         let rest: Vec<usize> = q.try_iter().collect();
         assert_eq!(rest, (1..=cap).collect::<Vec<_>>(), "capacity {cap}");
