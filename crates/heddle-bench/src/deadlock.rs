@@ -470,7 +470,9 @@ fn report_latency(cfg: &Config) -> Case {
             eprintln!("heddle-bench: panic: {info}");
         }
     }));
+    // No warm-up: parking_lot/dd's runs leave their deadlocked threads parked.
     let case = CaseBuilder::new("report latency AB-BA", Unit::NsPerOp)
+        .without_warm_up()
         .note("ns from the lock call that closes the cycle to the report; heddle's bar: 10 ms")
         .note(
             "heddle: Action::Callback in the closing thread; tracing-mutex: its cycle \

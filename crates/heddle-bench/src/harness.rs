@@ -8,9 +8,12 @@
 //!
 //! What one run leaves behind (heap pages it grew and gave back, threads still being
 //! torn down) can slow the next by 10% or more in the multi-threaded cases, so no
-//! implementation may always follow the same one: the rounds' orders are the rows of a
-//! balanced Latin square (A B D C, B C A D, C D B A, D A C B for four), and each
-//! timed run is preceded by an untimed warm-up of a tenth of its iterations.
+//! implementation should always follow the same one: the rounds' orders are the rows
+//! of a balanced Latin square (A B D C, B C A D, C D B A, D A C B for four; for an odd
+//! count each row is followed by its mirror image: A B C, C B A, B C A, A C B, ...), so
+//! that over `n` rounds (`2n` for an odd `n`) each implementation follows each other
+//! one equally often. Each timed run is preceded by an untimed warm-up of a tenth of
+//! its iterations (unless the case opts out).
 //!
 //! An implementation is a closure `FnMut(iters) -> Duration`: it performs `iters`
 //! operations and returns how long they took. Closures time themselves so that
@@ -154,6 +157,7 @@ pub struct CaseBuilder<'a> {
     unit: Unit,
     runs: Vec<(String, Run<'a>)>,
     notes: Vec<String>,
+    warm_up: bool,
 }
 
 impl<'a> CaseBuilder<'a> {
@@ -164,7 +168,15 @@ impl<'a> CaseBuilder<'a> {
             unit,
             runs: Vec::new(),
             notes: Vec::new(),
+            warm_up: true,
         }
+    }
+
+    /// No warm-up before each timed run: for cases whose runs leave something behind
+    /// that a warm-up would double (threads that stay parked, say).
+    pub fn without_warm_up(mut self) -> Self {
+        self.warm_up = false;
+        self
     }
 
     /// Add a remark to print under the case's table.
@@ -192,7 +204,7 @@ impl<'a> CaseBuilder<'a> {
     }
 
     /// Measure every implementation: calibrate each, then alternate them for
-    /// `cfg.rounds` rounds (rotating the order each round) and keep the medians.
+    /// `cfg.rounds` rounds (in the orders of [`round_order`]) and keep the medians.
     ///
     /// An implementation that panics (a broken barrier, a run stuck past its time
     /// limit, see `locks::on_threads`) is dropped from the remaining rounds and
@@ -220,8 +232,11 @@ impl<'a> CaseBuilder<'a> {
                 let elapsed = {
                     let _watch = Watchdog::arm(&self.name, name);
                     let it = iters[i];
+                    let warm_up = self.warm_up;
                     guarded(|| {
-                        run((it / 10).max(1));
+                        if warm_up {
+                            run((it / 10).max(1));
+                        }
                         run(it)
                     })
                 };
@@ -281,11 +296,16 @@ impl<'a> CaseBuilder<'a> {
 }
 
 /// The implementation that runs `k`-th in `round` of `n`: the rows of a balanced
-/// Latin square (Williams' design), so that over `n` rounds (`2n` for odd `n`, with
-/// the rows mirrored) each implementation runs right after each other one equally
-/// often.
+/// Latin square (Williams' design), so that over `n` rounds each implementation runs
+/// right after each other one equally often. For odd `n` that takes each row and its
+/// mirror image, interleaved (row 0, its mirror, row 1, its mirror, ...), so that
+/// even a short run mixes the orders: `2n` rounds.
 fn round_order(round: usize, k: usize, n: usize) -> usize {
-    let mirrored = n % 2 == 1 && (round / n) % 2 == 1;
+    let (row, mirrored) = if n % 2 == 1 {
+        (round / 2, round % 2 == 1)
+    } else {
+        (round, false)
+    };
     let k = if mirrored { n - 1 - k } else { k };
     // First row: 0, 1, n-1, 2, n-2, ...; row r adds r.
     let first = if k == 0 {
@@ -295,7 +315,7 @@ fn round_order(round: usize, k: usize, n: usize) -> usize {
     } else {
         n - k / 2
     };
-    (first + round) % n
+    (first + row) % n
 }
 
 /// Run `f`, turning a panic into its message.

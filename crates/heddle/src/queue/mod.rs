@@ -70,11 +70,12 @@
 //!   the counts of items put and got are read off the cores' indices.
 //! * **Blocking**: every wait spins briefly, then sleeps in heddle's wait seam (so the
 //!   deadlock detector and the checker see it); no condition variable, no busy loop.
-//!   A put that finds a `bounded(n)` queue full first waits a few microseconds at most
-//!   for a batch of slots to free (n/16, at most 32) rather than refilling each slot
-//!   the moment it frees: producer and consumer then work on different cache lines,
-//!   twice as fast for a queue kept full. Only that producer waits: the queue still
-//!   holds nearly `n` items ahead of its item.
+//!   A blocking `put` (or `put_timeout`) that finds a `bounded(n)` queue full first
+//!   waits, once per call and a few microseconds at most, for a batch of slots to free
+//!   (n/16, at most 32) rather than refilling each slot the moment it frees: producer
+//!   and consumer then work on different cache lines (measured 1.3-2x faster for a
+//!   queue kept full). Only that producer waits: the queue still holds nearly `n` items
+//!   ahead of its item.
 //! * **Fairness**: sleepers are woken in FIFO order, one per item (or per free slot), but
 //!   a caller arriving at that moment may take the item first (barging), as in Python.
 //!   [`Select`] tries its operations from a rotating start, so a ready queue is never
@@ -273,6 +274,8 @@ impl<T> Shared<T> {
         }
         let mut item = item;
         let mut spin = SpinWait::new();
+        // Once per call, so the bound in `linger_for_room` is the call's bound.
+        let mut lingered = false;
         loop {
             match self.try_put(item) {
                 Ok(()) => return Ok(()),
@@ -285,8 +288,10 @@ impl<T> Shared<T> {
             #[cfg(not(loom))]
             if let Core::Array(c) = &self.core {
                 // Under the checker only one thread runs: nobody could free the room.
-                if !crate::check::active() {
+                if !lingered && !crate::check::active() {
+                    lingered = true;
                     c.linger_for_room();
+                    continue;
                 }
             }
             if spin.spin() {

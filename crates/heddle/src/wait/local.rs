@@ -62,7 +62,8 @@ struct LiveGuard;
 #[cfg(not(loom))]
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::Relaxed);
+        // SeqCst: see `Parker::set_watching` (store-buffering with a new watcher).
+        LIVE.fetch_sub(1, Ordering::SeqCst);
         // The threads left may all be asleep now; a blocked one re-checks.
         if super::observe::blocked_count() > 0 {
             super::parker::Parker::poke_a_watcher();
@@ -73,7 +74,7 @@ impl Drop for LiveGuard {
 #[cfg(not(loom))]
 thread_local! {
     static LIVE_GUARD: LiveGuard = {
-        LIVE.fetch_add(1, Ordering::Relaxed);
+        LIVE.fetch_add(1, Ordering::SeqCst);
         LiveGuard
     };
 }
@@ -81,5 +82,5 @@ thread_local! {
 /// How many threads with a heddle id are alive.
 #[allow(dead_code)]
 pub(crate) fn live_threads() -> u64 {
-    LIVE.load(Ordering::Relaxed)
+    LIVE.load(Ordering::SeqCst)
 }

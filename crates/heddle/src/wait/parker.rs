@@ -102,11 +102,18 @@ impl Parker {
     }
 
     /// Start (or stop) honouring re-check requests in [`park_watching`](Self::park_watching).
+    ///
+    /// SeqCst, as are the reads of `local::live_threads` that follow
+    /// it and the exiting thread's decrement and its read of `watching` in
+    /// [`poke_a_watcher`](Self::poke_a_watcher): a store then a load on each side
+    /// (store-buffering), where weaker orderings would let both read the old value: the
+    /// sleeper would see the exiting thread as alive and the exiting thread would find
+    /// no watcher, and nobody would look again.
     #[cfg(not(loom))]
     pub(crate) fn set_watching(&self, on: bool) {
         use std::sync::atomic::Ordering as O;
         self.recheck.store(false, O::Relaxed);
-        self.watching.store(on, O::Release);
+        self.watching.store(on, O::SeqCst);
     }
 
     /// Whether a re-check was asked for since the last call (and clear the request).
@@ -129,7 +136,7 @@ impl Parker {
         let watcher = all
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|p| p.watching.load(O::Acquire) && !p.is_notified());
+            .find(|p| p.watching.load(O::SeqCst) && !p.is_notified());
         drop(all);
         if let Some(p) = watcher {
             p.recheck.store(true, O::Release);
