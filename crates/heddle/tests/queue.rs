@@ -145,7 +145,7 @@ fn unbounded_flavours_never_fill() {
 
 #[test]
 fn fifo_order_across_many_blocks() {
-    // The unbounded core is a list of 31-slot blocks: cross many block boundaries,
+    // The unbounded core is a list of 30-slot blocks: cross many block boundaries,
     // interleaving puts and gets so the head chases the tail.
     let q = Queue::unbounded();
     let mut next_get = 0;

@@ -44,11 +44,17 @@ use crate::wait::sys::{fence, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 /// A slot's state once its value is written.
 const WRITE: usize = 1;
 
-/// Slots per block, including the unused last one. 32: a block of `u64`s (512 bytes)
-/// stays within what glibc's allocator serves from its per-thread cache; 64-slot
-/// blocks measured slower (twice the page faults).
+/// Slots per block, including the unused last one. 31: a block of `u64`s is then 496
+/// bytes (30 slots, the read count, the link), a 512-byte chunk for glibc's allocator,
+/// the size crossbeam-channel's blocks have. With 32 (a 528-byte chunk), full runs of
+/// `heddle-bench queues` were often slower with several producers and consumers
+/// (`mpmc 4->4 unbounded`, heddle/crossbeam over 6 processes: median 1.28 with 32,
+/// 0.94 with 31), an effect of the allocator's state left by earlier cases; 64-slot
+/// blocks measured slower too (twice the page faults). Not a power of two, so offsets
+/// take a division by a constant (a multiply); positions would stop lining up with
+/// blocks only when the index wraps, after 2^63 slots.
 #[cfg(not(loom))]
-const LAP: usize = 32;
+const LAP: usize = 31;
 /// Under loom: two usable slots, so a model reaches a block boundary on its third put,
 /// and both ways of freeing a block (by the last slot's reader, or by an earlier slot's
 /// slower reader) within two consumers.
