@@ -83,6 +83,16 @@ const DEMOS: &[Demo] = &[
         run: handshake,
     },
     Demo {
+        primitive: "ThreadPool + Future",
+        what: "1000 tasks, one of which panics; as_completed",
+        run: pool_and_futures,
+    },
+    Demo {
+        primitive: "parallel::map_chunks",
+        what: "Collatz steps of 1..=200000, chunked over the workers",
+        run: parallel_chunks,
+    },
+    Demo {
         primitive: "check::Checker",
         what: "finds the lost update of load-then-store",
         run: checker_finds_lost_update,
@@ -485,6 +495,108 @@ fn handshake(_scale: usize) -> Result<String, String> {
     check(
         taken.load(Ordering::SeqCst) == rounds && held == 0,
         format!("{rounds} hand-offs; after every put, qsize() was {held}"),
+    )
+}
+
+fn pool_and_futures(scale: usize) -> Result<String, String> {
+    use heddle::pool::{as_completed, FutureError, ThreadPool};
+    use std::time::Duration;
+    const BAD: u64 = 500;
+    let tasks = 1000 * scale as u64;
+    let workers = 4;
+    let pool = ThreadPool::builder()
+        .workers(workers)
+        .name_prefix("tour-pool")
+        .build()
+        .map_err(|e| e.to_string())?;
+    // The panic is the point of the demonstration: keep it off the terminal.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        if !std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("tour-pool"))
+        {
+            eprintln!("{info}");
+        }
+    }));
+    let futures: Vec<_> = (0..tasks)
+        .map(|n| {
+            pool.submit(move || {
+                if n == BAD {
+                    panic!("task {n} rejects its input");
+                }
+                n * n
+            })
+            .map_err(|_| "the pool refused a task".to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let (mut sum, mut completed, mut panics) = (0u64, 0, Vec::new());
+    for future in as_completed(futures, Some(Duration::from_secs(30))) {
+        let future = future.map_err(|_| "as_completed timed out".to_string())?;
+        completed += 1;
+        match future.result() {
+            Ok(v) => sum += v,
+            Err(FutureError::Panicked { message }) => panics.push(message),
+            Err(other) => return Err(format!("unexpected {other:?}")),
+        }
+    }
+    std::panic::set_hook(hook);
+    // Every worker is still there: `workers` tasks that each wait for all the others.
+    let all = Arc::new(Barrier::new(workers));
+    let meet: Vec<_> = (0..workers)
+        .map(|_| {
+            let all = Arc::clone(&all);
+            pool.submit(move || all.wait_timeout(Duration::from_secs(10)).is_ok())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| "the pool refused a task".to_string())?;
+    let met = meet
+        .into_iter()
+        .map(|f| f.result())
+        .filter(|r| *r == Ok(true))
+        .count();
+    let expected: u64 = (0..tasks).filter(|&n| n != BAD).map(|n| n * n).sum();
+    check(
+        completed == tasks && sum == expected && panics.len() == 1 && met == workers,
+        format!(
+            "{completed} futures done, {} results right, 1 failed with {:?}; all {met} of \
+             {workers} workers still serving",
+            completed - 1,
+            panics.first().map(String::as_str).unwrap_or("(none)")
+        ),
+    )
+}
+
+fn parallel_chunks(_scale: usize) -> Result<String, String> {
+    fn steps(mut n: u64) -> u32 {
+        let mut k = 0;
+        while n != 1 {
+            n = if n.is_multiple_of(2) {
+                n / 2
+            } else {
+                3 * n + 1
+            };
+            k += 1;
+        }
+        k
+    }
+    let input: Vec<u64> = (1..=200_000).collect();
+    let plan = heddle::parallel::Plan::new();
+    let parallel = plan.map_chunks(&input, |chunk| chunk.iter().map(|&n| steps(n)).collect());
+    let sequential: Vec<u32> = input.iter().map(|&n| steps(n)).collect();
+    let (longest, at) = sequential
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i + 1))
+        .max()
+        .unwrap_or((0, 0));
+    check(
+        parallel == sequential,
+        format!(
+            "{} results in input order, equal to the sequential run (longest: {at} takes \
+             {longest} steps)",
+            parallel.len()
+        ),
     )
 }
 
