@@ -519,28 +519,32 @@ fn pool_and_futures(scale: usize) -> Result<String, String> {
             eprintln!("{info}");
         }
     }));
-    let futures: Vec<_> = (0..tasks)
-        .map(|n| {
-            pool.submit(move || {
-                if n == BAD {
-                    panic!("task {n} rejects its input");
-                }
-                n * n
+    let collected = (|| -> Result<(u64, u64, Vec<String>), String> {
+        let futures: Vec<_> = (0..tasks)
+            .map(|n| {
+                pool.submit(move || {
+                    if n == BAD {
+                        panic!("task {n} rejects its input");
+                    }
+                    n * n
+                })
+                .map_err(|_| "the pool refused a task".to_string())
             })
-            .map_err(|_| "the pool refused a task".to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let (mut sum, mut completed, mut panics) = (0u64, 0, Vec::new());
-    for future in as_completed(futures, Some(Duration::from_secs(30))) {
-        let future = future.map_err(|_| "as_completed timed out".to_string())?;
-        completed += 1;
-        match future.result() {
-            Ok(v) => sum += v,
-            Err(FutureError::Panicked { message }) => panics.push(message),
-            Err(other) => return Err(format!("unexpected {other:?}")),
+            .collect::<Result<_, _>>()?;
+        let (mut sum, mut completed, mut panics) = (0u64, 0, Vec::new());
+        for future in as_completed(futures, Some(Duration::from_secs(30))) {
+            let future = future.map_err(|_| "as_completed timed out".to_string())?;
+            completed += 1;
+            match future.result() {
+                Ok(v) => sum += v,
+                Err(FutureError::Panicked { message }) => panics.push(message),
+                Err(other) => return Err(format!("unexpected {other:?}")),
+            }
         }
-    }
+        Ok((sum, completed, panics))
+    })();
     std::panic::set_hook(hook);
+    let (sum, completed, panics) = collected?;
     // Every worker is still there: `workers` tasks that each wait for all the others.
     let all = Arc::new(Barrier::new(workers));
     let meet: Vec<_> = (0..workers)
