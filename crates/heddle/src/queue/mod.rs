@@ -51,7 +51,8 @@
 //!
 //! * `bounded(n)`, `n > 0`: a lock-free ring of `n` sequence-stamped slots (Vyukov's
 //!   bounded MPMC queue), allocated up front;
-//! * `unbounded()`: a lock-free linked list of 30-slot blocks, allocated as it grows;
+//! * `unbounded()`: a lock-free linked list of 30-slot blocks, allocated as it grows
+//!   (the last block drained is kept for the next one needed);
 //! * `bounded(0)`: a rendezvous, no buffer: each item passes from a putter to a getter
 //!   under the seam's waiter-list lock;
 //! * `lifo`, `priority`: a stack or a binary heap under a short mutex.
