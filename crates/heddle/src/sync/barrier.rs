@@ -1,28 +1,4 @@
 //! [`Barrier`]: Python's `threading.Barrier`: `parties` threads wait for each other.
-//!
-//! Each `wait` blocks until `parties` threads have called it; then all are released
-//! together and the barrier is ready for the next round. The behaviour is CPython's
-//! (indices, action, timeouts that break the barrier, `abort`, `reset`); the mechanism
-//! is heddle's: waiters sleep in the seam's [`WaitQueue`] and the last arrival wakes
-//! them with a token that says how their round ended, so a woken thread returns at once
-//! without re-taking any lock: one wake-up per waiter per round.
-//!
-//! # Guarantees
-//!
-//! * **Generations never mix**: a round ends the moment its last party arrives; a thread
-//!   arriving after that counts toward the next round, and each waiter learns its own
-//!   round's outcome from the token it was woken with.
-//! * **Index and leader**: each round hands out indices `0..parties` in arrival order;
-//!   exactly one thread per round gets [`BarrierWaitResult::is_leader`] (index 0, the
-//!   first to arrive, Python's `if barrier.wait() == 0:` idiom).
-//! * **Action**: the optional action runs once per round, in the last thread to arrive,
-//!   before anyone is released. If it panics, the barrier breaks (every waiter gets
-//!   [`BarrierError::Broken`]) and the panic continues in that thread.
-//! * **Timeouts break the barrier**, as in Python: the thread whose wait timed out gets
-//!   [`BarrierError::TimedOut`], every other waiter [`BarrierError::Broken`].
-//! * **Broken state** lasts until [`Barrier::reset`]; `abort` breaks it on purpose;
-//!   `reset` wakes the current waiters with `Broken` and makes the barrier usable again.
-//! * **Spurious wake-ups**: none; `wait` returns when its round completes or breaks.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -51,7 +27,31 @@ struct State {
 
 type Action = Box<dyn Fn() + Send + Sync>;
 
-/// A reusable rendezvous of `parties` threads; see the [module docs](self).
+/// A reusable rendezvous of `parties` threads.
+///
+/// Each `wait` blocks until `parties` threads have called it; then all are released
+/// together and the barrier is ready for the next round. The behaviour is CPython's
+/// (indices, action, timeouts that break the barrier, `abort`, `reset`); the mechanism
+/// is heddle's: waiters sleep in the seam's wait queue and the last arrival wakes
+/// them with a token that says how their round ended, so a woken thread returns at once
+/// without re-taking any lock: one wake-up per waiter per round.
+///
+/// # Guarantees
+///
+/// * **Generations never mix**: a round ends the moment its last party arrives; a thread
+///   arriving after that counts toward the next round, and each waiter learns its own
+///   round's outcome from the token it was woken with.
+/// * **Index and leader**: each round hands out indices `0..parties` in arrival order;
+///   exactly one thread per round gets [`BarrierWaitResult::is_leader`] (index 0, the
+///   first to arrive, Python's `if barrier.wait() == 0:` idiom).
+/// * **Action**: the optional action runs once per round, in the last thread to arrive,
+///   before anyone is released. If it panics, the barrier breaks (every waiter gets
+///   [`BarrierError::Broken`]) and the panic continues in that thread.
+/// * **Timeouts break the barrier**, as in Python: the thread whose wait timed out gets
+///   [`BarrierError::TimedOut`], every other waiter [`BarrierError::Broken`].
+/// * **Broken state** lasts until [`Barrier::reset`]; `abort` breaks it on purpose;
+///   `reset` wakes the current waiters with `Broken` and makes the barrier usable again.
+/// * **Spurious wake-ups**: none; `wait` returns when its round completes or breaks.
 ///
 /// ```
 /// use heddle::sync::Barrier;

@@ -1,10 +1,5 @@
 //! [`BoundedSemaphore`]: Python's `threading.BoundedSemaphore`, a semaphore that refuses
 //! to be released above its initial count.
-//!
-//! Releasing more often than acquiring is almost always a bug (a permit given back
-//! twice); Python raises `ValueError`, heddle returns [`TooManyReleases`]. Everything
-//! else (fast path, FIFO wake-ups with barging, timeouts, panics) is as for
-//! [`Semaphore`](super::Semaphore): both share one core.
 
 use std::fmt;
 use std::panic::Location;
@@ -14,6 +9,11 @@ use super::raw_semaphore::RawSemaphore;
 use crate::wait::{deadline_after, Object, WaitFor};
 
 /// A semaphore whose count never exceeds its initial value.
+///
+/// Releasing more often than acquiring is almost always a bug (a permit given back
+/// twice); Python raises `ValueError`, heddle returns [`TooManyReleases`]. Everything
+/// else (fast path, FIFO wake-ups with barging, timeouts, panics) is as for
+/// [`Semaphore`](super::Semaphore): both share one core.
 ///
 /// ```
 /// use heddle::sync::BoundedSemaphore;

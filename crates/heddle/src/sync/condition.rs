@@ -1,31 +1,4 @@
 //! [`Condition`]: Python's `threading.Condition`, used with a [`Lock`](super::Lock) guard.
-//!
-//! A condition lets threads sleep until another thread changes the state a lock
-//! protects and says so. As in std and parking_lot, the condition is separate from the
-//! lock and takes the guard in `wait`: `cond.wait(&mut guard)` atomically releases the
-//! lock and sleeps, and re-takes the lock before returning.
-//!
-//! # Guarantees
-//!
-//! * **No lost wake-ups**: a waiter is enqueued before its lock is released, so a
-//!   notification sent by a thread that took the lock after the waiter released it
-//!   always finds it.
-//! * **Wake-up order**: FIFO: `notify_one` wakes the longest waiter.
-//! * **Spurious wake-ups**: heddle never wakes a waiter without a notification or its
-//!   timeout, but by the time the woken thread re-takes the lock another thread may have
-//!   changed the state again. Check the predicate in a loop: [`Condition::wait_while`]
-//!   does it for you (Python's `wait_for`).
-//! * **Timeouts**: `wait_timeout` reports whether it timed out; in both cases the lock
-//!   is held again on return.
-//! * **Notify without the lock**: allowed (unlike Python, which raises), and safe; hold
-//!   the lock while changing the state the waiters check, or they may miss the change.
-//! * **One lock per condition**: waiting on one `Condition` with a guard of a lock
-//!   other than the one it was first used with panics with a message naming both
-//!   creation sites. Locks are told apart by address while threads wait, and by
-//!   creation site always, so a lock and its condition may move together between
-//!   waits (two locks created at one line, used one after the other, are not caught).
-//! * **Panics**: nothing poisons; a panic in a `wait_while` predicate propagates with the
-//!   lock held by the guard, which releases it as it unwinds.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -37,7 +10,34 @@ use super::lock::LockGuard;
 use super::raw_lock::RawLock;
 use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
 
-/// A condition variable; see the [module docs](self) for guarantees.
+/// A condition variable.
+///
+/// A condition lets threads sleep until another thread changes the state a lock
+/// protects and says so. As in std and parking_lot, the condition is separate from the
+/// lock and takes the guard in `wait`: `cond.wait(&mut guard)` atomically releases the
+/// lock and sleeps, and re-takes the lock before returning.
+///
+/// # Guarantees
+///
+/// * **No lost wake-ups**: a waiter is enqueued before its lock is released, so a
+///   notification sent by a thread that took the lock after the waiter released it
+///   always finds it.
+/// * **Wake-up order**: FIFO: `notify_one` wakes the longest waiter.
+/// * **Spurious wake-ups**: heddle never wakes a waiter without a notification or its
+///   timeout, but by the time the woken thread re-takes the lock another thread may have
+///   changed the state again. Check the predicate in a loop: [`Condition::wait_while`]
+///   does it for you (Python's `wait_for`).
+/// * **Timeouts**: `wait_timeout` reports whether it timed out; in both cases the lock
+///   is held again on return.
+/// * **Notify without the lock**: allowed (unlike Python, which raises), and safe; hold
+///   the lock while changing the state the waiters check, or they may miss the change.
+/// * **One lock per condition**: waiting on one `Condition` with a guard of a lock
+///   other than the one it was first used with panics with a message naming both
+///   creation sites. Locks are told apart by address while threads wait, and by
+///   creation site always, so a lock and its condition may move together between
+///   waits (two locks created at one line, used one after the other, are not caught).
+/// * **Panics**: nothing poisons; a panic in a `wait_while` predicate propagates with the
+///   lock held by the guard, which releases it as it unwinds.
 ///
 /// ```
 /// use heddle::sync::{Condition, Lock};

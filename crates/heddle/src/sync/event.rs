@@ -1,22 +1,4 @@
 //! [`Event`]: Python's `threading.Event`, a flag threads can wait for.
-//!
-//! `set` raises the flag and wakes every waiter; `clear` lowers it; `wait` returns at
-//! once if it is raised, else sleeps until some thread sets it. `Event` is a cheap
-//! `Clone` handle (an `Arc` inside), shared by reference as in Python.
-//!
-//! # Guarantees
-//!
-//! * **Fast path**: `is_set`, and `wait` on a set event, are one atomic load; `set` with
-//!   nobody waiting is one atomic operation.
-//! * **Every waiter wakes**: a thread waiting when `set` is called returns `true`, even
-//!   if another thread clears the event before it runs again (Python's semantics: the
-//!   flag is raised and woken waiters are released atomically).
-//! * **Timeouts**: `wait_timeout` returns `false` if the timeout elapsed first.
-//! * **Spurious wake-ups**: none; `wait` returns only after a `set`.
-//! * **Async**: [`Event::wait_async`] waits in the same queue as threads, on any
-//!   executor; dropping the future withdraws it and loses nothing (a `set` wakes every
-//!   waiter anyway).
-//! * **Panics**: nothing to poison.
 
 use std::fmt;
 use std::future::Future;
@@ -32,7 +14,25 @@ use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor, WaitQueue, WaitR
 const SET: u8 = 1;
 const WAITERS: u8 = 2;
 
-/// A settable flag with waiting; see the [module docs](self) for guarantees.
+/// A settable flag with waiting.
+///
+/// `set` raises the flag and wakes every waiter; `clear` lowers it; `wait` returns at
+/// once if it is raised, else sleeps until some thread sets it. `Event` is a cheap
+/// `Clone` handle (an `Arc` inside), shared by reference as in Python.
+///
+/// # Guarantees
+///
+/// * **Fast path**: `is_set`, and `wait` on a set event, are one atomic load; `set` with
+///   nobody waiting is one atomic operation.
+/// * **Every waiter wakes**: a thread waiting when `set` is called returns `true`, even
+///   if another thread clears the event before it runs again (Python's semantics: the
+///   flag is raised and woken waiters are released atomically).
+/// * **Timeouts**: `wait_timeout` returns `false` if the timeout elapsed first.
+/// * **Spurious wake-ups**: none; `wait` returns only after a `set`.
+/// * **Async**: [`Event::wait_async`] waits in the same queue as threads, on any
+///   executor; dropping the future withdraws it and loses nothing (a `set` wakes every
+///   waiter anyway).
+/// * **Panics**: nothing to poison.
 ///
 /// ```
 /// use heddle::sync::Event;

@@ -1,22 +1,4 @@
 //! [`Lock<T>`]: mutual exclusion, Python's `threading.Lock` with the data inside.
-//!
-//! # Guarantees
-//!
-//! * **Fast path**: an uncontended `lock` is one compare-and-swap (which also records the
-//!   owner's id) and the unlock a plain store and a load: one atomic read-modify-write
-//!   per lock + unlock where std's `Mutex` and parking_lot's use two. A thread about to
-//!   sleep pays instead, with a process-wide memory barrier (`membarrier` on Linux; a
-//!   fence elsewhere, where the unlock pays a fence too), so no wake-up is missed.
-//! * **Fairness**: none promised. Waiters are woken in FIFO order, but an arriving thread
-//!   may take the lock before the woken one ("barging"), which keeps throughput high.
-//!   Use a [`Semaphore`](super::Semaphore) or a queue if you need strict turn-taking.
-//! * **Timeouts**: [`Lock::lock_timeout`] gives up at the deadline and returns `None`;
-//!   [`Lock::try_lock`] never blocks.
-//! * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
-//!   unwinding releases the lock; the data is whatever the panicking code left.
-//! * **Spurious wake-ups**: none are visible; `lock` returns only holding the lock.
-//! * **Re-entry**: taking a `Lock` the thread already holds blocks forever, as in
-//!   Python. Use [`RLock`](super::RLock) for re-entrant locking.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -28,7 +10,25 @@ use std::time::Duration;
 use super::raw_lock::RawLock;
 use crate::wait::deadline_after;
 
-/// A mutual-exclusion lock protecting a `T`; see the [module docs](self) for guarantees.
+/// A mutual-exclusion lock protecting a `T`.
+///
+/// # Guarantees
+///
+/// * **Fast path**: an uncontended `lock` is one compare-and-swap (which also records the
+///   owner's id) and the unlock a plain store and a load: one atomic read-modify-write
+///   per lock + unlock where std's `Mutex` and parking_lot's use two. A thread about to
+///   sleep pays instead, with a process-wide memory barrier (`membarrier` on Linux; a
+///   fence elsewhere, where the unlock pays a fence too), so no wake-up is missed.
+/// * **Fairness**: none promised. Waiters are woken in FIFO order, but an arriving thread
+///   may take the lock before the woken one ("barging"), which keeps throughput high.
+///   Use a [`Semaphore`](super::Semaphore) or a queue if you need strict turn-taking.
+/// * **Timeouts**: [`Lock::lock_timeout`] gives up at the deadline and returns `None`;
+///   [`Lock::try_lock`] never blocks.
+/// * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
+///   unwinding releases the lock; the data is whatever the panicking code left.
+/// * **Spurious wake-ups**: none are visible; `lock` returns only holding the lock.
+/// * **Re-entry**: taking a `Lock` the thread already holds blocks forever, as in
+///   Python. Use [`RLock`](super::RLock) for re-entrant locking.
 ///
 /// ```
 /// use heddle::sync::Lock;

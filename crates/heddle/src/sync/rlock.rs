@@ -1,23 +1,4 @@
 //! [`RLock<T>`]: a re-entrant lock, Python's `threading.RLock` with the data inside.
-//!
-//! The thread that holds an `RLock` may take it again; it is released when every guard
-//! (every acquisition) has been dropped. Other threads wait as for a [`Lock`](super::Lock).
-//!
-//! # Guarantees
-//!
-//! * **Fast path**: first acquisition is one compare-and-swap that also records the
-//!   owner, the last release a plain store (see [`Lock`](super::Lock)); re-entry is a
-//!   relaxed load and a counter increment, with no atomic read-modify-write.
-//! * **Shared access only**: guards give `&T` (several may be alive in one thread at
-//!   once), so mutate through a `Cell`/`RefCell` inside, as with parking_lot's
-//!   `ReentrantMutex`.
-//! * **Fairness, timeouts, spurious wake-ups**: as for [`Lock`](super::Lock): unfair
-//!   (barging) with FIFO wake-ups; `try_lock` never blocks; `lock_timeout` gives up at the
-//!   deadline; `lock` returns only holding the lock.
-//! * **Panics**: no poisoning; guards dropped while unwinding release their level.
-//! * **Misuse**: [`RLock::release`] by a thread that does not hold the lock returns
-//!   [`RLockError::NotOwner`] (Python raises `RuntimeError`); re-entry deeper than
-//!   `usize::MAX` panics.
 
 use std::cell::Cell;
 use std::fmt;
@@ -29,7 +10,26 @@ use std::time::Duration;
 use super::raw_lock::RawLock;
 use crate::wait::{deadline_after, local};
 
-/// A re-entrant lock protecting a `T`; see the [module docs](self) for guarantees.
+/// A re-entrant lock protecting a `T`.
+///
+/// The thread that holds an `RLock` may take it again; it is released when every guard
+/// (every acquisition) has been dropped. Other threads wait as for a [`Lock`](super::Lock).
+///
+/// # Guarantees
+///
+/// * **Fast path**: first acquisition is one compare-and-swap that also records the
+///   owner, the last release a plain store (see [`Lock`](super::Lock)); re-entry is a
+///   relaxed load and a counter increment, with no atomic read-modify-write.
+/// * **Shared access only**: guards give `&T` (several may be alive in one thread at
+///   once), so mutate through a `Cell`/`RefCell` inside, as with parking_lot's
+///   `ReentrantMutex`.
+/// * **Fairness, timeouts, spurious wake-ups**: as for [`Lock`](super::Lock): unfair
+///   (barging) with FIFO wake-ups; `try_lock` never blocks; `lock_timeout` gives up at the
+///   deadline; `lock` returns only holding the lock.
+/// * **Panics**: no poisoning; guards dropped while unwinding release their level.
+/// * **Misuse**: [`RLock::release`] by a thread that does not hold the lock returns
+///   [`RLockError::NotOwner`] (Python raises `RuntimeError`); re-entry deeper than
+///   `usize::MAX` panics.
 ///
 /// ```
 /// use heddle::sync::RLock;

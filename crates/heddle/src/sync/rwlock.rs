@@ -1,73 +1,5 @@
 //! [`RwLock<T>`]: the readers–writers lock, many readers or one writer, with a named
 //! scheduling [`RwPolicy`].
-//!
-//! Python's `threading` has no readers–writer lock (courses build one from a `Condition`
-//! and meet exactly the starvation problems the policies below name); the API follows
-//! std's and parking_lot's `RwLock`: [`read`](RwLock::read) and
-//! [`write`](RwLock::write) return RAII guards, each with `try_` and `_timeout` forms.
-//!
-//! # Policies
-//!
-//! Who goes next when readers and writers compete is the whole difference between
-//! readers–writers solutions, so heddle makes it a named choice:
-//!
-//! | Policy | A reader gets in when | When a writer releases | Who can starve |
-//! | --- | --- | --- | --- |
-//! | [`ReaderPreferring`](RwPolicy::ReaderPreferring) | no writer *holds* the lock | all waiting readers, then writers | writers |
-//! | [`WriterPreferring`](RwPolicy::WriterPreferring) | no writer holds the lock *or waits* for it | the next waiting writer; readers only when no writer waits | readers |
-//! | [`PhaseFair`](RwPolicy::PhaseFair) (default) | no writer holds the lock or waits for it | *all* readers waiting at that moment, then the next writer | nobody |
-//!
-//! Under every policy, the last reader to leave hands the lock to the first waiting
-//! writer, and waiting writers are served in FIFO order among themselves.
-//!
-//! # Guarantees
-//!
-//! * **Fast path**: an uncontended `read` or `write` is one compare-and-swap; releasing
-//!   is one atomic operation. Nothing else is touched unless someone waits.
-//! * **Fairness**: as stated by the policy. Where the table says the lock goes to a
-//!   waiter, it is *handed off*: the waiter is woken already holding it, so no arriving
-//!   thread can slip in between (no barging at a release). A writer arriving at a moment
-//!   when the lock is completely free may take it even if others wait (they were about to
-//!   be served anyway; this keeps the uncontended path a single CAS). Under
-//!   `PhaseFair`, writer phases and reader phases alternate whenever both kinds wait,
-//!   and every reader waiting when a writer releases is admitted in the next reader
-//!   phase: a reader waits for at most one writer phase, and a writer for at most one
-//!   reader phase per writer served before it.
-//! * **Timeouts**: [`read_timeout`](RwLock::read_timeout) and
-//!   [`write_timeout`](RwLock::write_timeout) return `None` once the deadline passes;
-//!   `try_read`/`try_write` never block. A waiter whose deadline passes just as the lock
-//!   is handed to it *keeps* it and returns the guard: a hand-off is never dropped, so a
-//!   timeout can never wedge the lock. A writer that times out while readers were held
-//!   back only by it lets those readers in at once.
-//! * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
-//!   unwinding releases the lock; the data is whatever the panicking code left. The only
-//!   panic raised by the lock itself is a reader-count overflow (more than
-//!   `usize::MAX / 8` simultaneous readers, i.e. leaked guards).
-//! * **Spurious wake-ups**: none are visible; `read`/`write` return only holding the
-//!   lock.
-//! * **Re-entry**: not supported. A thread taking `write` while it holds the lock
-//!   deadlocks. A thread taking `read` twice may deadlock under `WriterPreferring` and
-//!   `PhaseFair` if a writer started waiting in between (the second `read` waits for the
-//!   writer, which waits for the first read guard), as with std's and parking_lot's
-//!   locks.
-//!
-//! # Implementation
-//!
-//! One `AtomicUsize` holds the state: bit 0 `WRITER` (a writer holds the lock), bit 1
-//! `READERS_PARKED` and bit 2 `WRITERS_PARKED` (someone waits in that queue), and the
-//! reader count above. Readers and writers wait in two separate `WaitQueue`s of the
-//! wait seam. Parked bits are set by a waiter before it enqueues (and
-//! re-checked under the queue lock), and cleared under the queue lock by whoever empties
-//! the queue, so a release never misses a waiter. Hand-offs update the state word under
-//! the queue lock and deliver `TOKEN_HANDOFF`.
-//!
-//! The releases rely on one invariant: `WRITERS_PARKED` set with no writer queued means
-//! a writer is between setting it and enqueueing (so the last reader out leaves it set
-//! for that writer). If that writer finds the lock free instead (the last reader left
-//! meanwhile) and takes it, it clears the bit itself, under the writers' queue lock,
-//! unless another writer has queued since. Nobody else would: under `PhaseFair`, its
-//! release hands the lock to the parked readers and keeps the bit for the writers it
-//! seems to announce, and the stale bit then keeps every reader out of a free lock.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -780,6 +712,74 @@ impl RawRwLock {
 /// assert_eq!(*prices.read(), [10, 20, 30]);
 /// ```
 // `repr(C)`: the data right after the raw lock's state word (see `RawRwLock`).
+///
+/// Python's `threading` has no readers–writer lock (courses build one from a `Condition`
+/// and meet exactly the starvation problems the policies below name); the API follows
+/// std's and parking_lot's `RwLock`: [`read`](RwLock::read) and
+/// [`write`](RwLock::write) return RAII guards, each with `try_` and `_timeout` forms.
+///
+/// # Policies
+///
+/// Who goes next when readers and writers compete is the whole difference between
+/// readers–writers solutions, so heddle makes it a named choice:
+///
+/// | Policy | A reader gets in when | When a writer releases | Who can starve |
+/// | --- | --- | --- | --- |
+/// | [`ReaderPreferring`](RwPolicy::ReaderPreferring) | no writer *holds* the lock | all waiting readers, then writers | writers |
+/// | [`WriterPreferring`](RwPolicy::WriterPreferring) | no writer holds the lock *or waits* for it | the next waiting writer; readers only when no writer waits | readers |
+/// | [`PhaseFair`](RwPolicy::PhaseFair) (default) | no writer holds the lock or waits for it | *all* readers waiting at that moment, then the next writer | nobody |
+///
+/// Under every policy, the last reader to leave hands the lock to the first waiting
+/// writer, and waiting writers are served in FIFO order among themselves.
+///
+/// # Guarantees
+///
+/// * **Fast path**: an uncontended `read` or `write` is one compare-and-swap; releasing
+///   is one atomic operation. Nothing else is touched unless someone waits.
+/// * **Fairness**: as stated by the policy. Where the table says the lock goes to a
+///   waiter, it is *handed off*: the waiter is woken already holding it, so no arriving
+///   thread can slip in between (no barging at a release). A writer arriving at a moment
+///   when the lock is completely free may take it even if others wait (they were about to
+///   be served anyway; this keeps the uncontended path a single CAS). Under
+///   `PhaseFair`, writer phases and reader phases alternate whenever both kinds wait,
+///   and every reader waiting when a writer releases is admitted in the next reader
+///   phase: a reader waits for at most one writer phase, and a writer for at most one
+///   reader phase per writer served before it.
+/// * **Timeouts**: [`read_timeout`](RwLock::read_timeout) and
+///   [`write_timeout`](RwLock::write_timeout) return `None` once the deadline passes;
+///   `try_read`/`try_write` never block. A waiter whose deadline passes just as the lock
+///   is handed to it *keeps* it and returns the guard: a hand-off is never dropped, so a
+///   timeout can never wedge the lock. A writer that times out while readers were held
+///   back only by it lets those readers in at once.
+/// * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
+///   unwinding releases the lock; the data is whatever the panicking code left. The only
+///   panic raised by the lock itself is a reader-count overflow (more than
+///   `usize::MAX / 8` simultaneous readers, i.e. leaked guards).
+/// * **Spurious wake-ups**: none are visible; `read`/`write` return only holding the
+///   lock.
+/// * **Re-entry**: not supported. A thread taking `write` while it holds the lock
+///   deadlocks. A thread taking `read` twice may deadlock under `WriterPreferring` and
+///   `PhaseFair` if a writer started waiting in between (the second `read` waits for the
+///   writer, which waits for the first read guard), as with std's and parking_lot's
+///   locks.
+///
+/// # Implementation
+///
+/// One `AtomicUsize` holds the state: bit 0 `WRITER` (a writer holds the lock), bit 1
+/// `READERS_PARKED` and bit 2 `WRITERS_PARKED` (someone waits in that queue), and the
+/// reader count above. Readers and writers wait in two separate `WaitQueue`s of the
+/// wait seam. Parked bits are set by a waiter before it enqueues (and
+/// re-checked under the queue lock), and cleared under the queue lock by whoever empties
+/// the queue, so a release never misses a waiter. Hand-offs update the state word under
+/// the queue lock and deliver `TOKEN_HANDOFF`.
+///
+/// The releases rely on one invariant: `WRITERS_PARKED` set with no writer queued means
+/// a writer is between setting it and enqueueing (so the last reader out leaves it set
+/// for that writer). If that writer finds the lock free instead (the last reader left
+/// meanwhile) and takes it, it clears the bit itself, under the writers' queue lock,
+/// unless another writer has queued since. Nobody else would: under `PhaseFair`, its
+/// release hands the lock to the parked readers and keeps the bit for the writers it
+/// seems to announce, and the stale bit then keeps every reader out of a free lock.
 #[repr(C)]
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,

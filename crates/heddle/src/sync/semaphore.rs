@@ -1,25 +1,4 @@
 //! [`Semaphore`]: Python's `threading.Semaphore`, a counter of permits.
-//!
-//! `acquire` takes a permit, waiting while there are none; dropping the returned
-//! [`SemaphorePermit`] (or calling [`Semaphore::release`]) gives one back. The same core
-//! ([`RawSemaphore`]) also serves [`BoundedSemaphore`](super::BoundedSemaphore).
-//!
-//! # Guarantees
-//!
-//! * **Fast path**: acquire and release are one atomic operation each when nobody
-//!   waits.
-//! * **Never more than the count**: at no moment do more callers hold permits than were
-//!   created plus released.
-//! * **Fairness**: waiters are woken in FIFO order, one per released permit, but a
-//!   thread arriving at that moment may take the permit first (barging), as in Python.
-//! * **Timeouts**: `acquire_timeout` gives up at the deadline; `try_acquire` never
-//!   blocks. A waiter that times out just as it was woken passes the wake-up on, so no
-//!   permit is ever stranded.
-//! * **Spurious wake-ups**: none visible; `acquire` returns only with a permit.
-//! * **Panics**: a permit dropped while unwinding is released.
-//! * **Async**: [`Semaphore::acquire_async`] waits in the same FIFO as threads, on any
-//!   executor. Dropping the future before it completes is safe: if it had already been
-//!   woken for a permit, it passes the wake-up to the next waiter.
 
 use std::fmt;
 use std::future::Future;
@@ -31,7 +10,28 @@ use std::time::Duration;
 use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
 use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor};
 
-/// A counting semaphore; see the [module docs](self) for guarantees.
+/// A counting semaphore.
+///
+/// `acquire` takes a permit, waiting while there are none; dropping the returned
+/// [`SemaphorePermit`] (or calling [`Semaphore::release`]) gives one back. The same core
+/// (a raw semaphore word) also serves [`BoundedSemaphore`](super::BoundedSemaphore).
+///
+/// # Guarantees
+///
+/// * **Fast path**: acquire and release are one atomic operation each when nobody
+///   waits.
+/// * **Never more than the count**: at no moment do more callers hold permits than were
+///   created plus released.
+/// * **Fairness**: waiters are woken in FIFO order, one per released permit, but a
+///   thread arriving at that moment may take the permit first (barging), as in Python.
+/// * **Timeouts**: `acquire_timeout` gives up at the deadline; `try_acquire` never
+///   blocks. A waiter that times out just as it was woken passes the wake-up on, so no
+///   permit is ever stranded.
+/// * **Spurious wake-ups**: none visible; `acquire` returns only with a permit.
+/// * **Panics**: a permit dropped while unwinding is released.
+/// * **Async**: [`Semaphore::acquire_async`] waits in the same FIFO as threads, on any
+///   executor. Dropping the future before it completes is safe: if it had already been
+///   woken for a permit, it passes the wake-up to the next waiter.
 ///
 /// ```
 /// use heddle::sync::Semaphore;
