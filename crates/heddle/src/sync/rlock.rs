@@ -57,6 +57,14 @@ unsafe impl<T: ?Sized + Send> Sync for RLock<T> {}
 unsafe impl<T: ?Sized + Send> Send for RLock<T> {}
 
 /// What went wrong with a manual [`RLock::release`].
+///
+/// ```
+/// use heddle::sync::{RLock, RLockError};
+///
+/// let lock = RLock::new(());
+/// // Python raises RuntimeError("cannot release un-acquired lock") here.
+/// assert_eq!(lock.release(), Err(RLockError::NotOwner));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RLockError {

@@ -1,5 +1,23 @@
 //! [`RwLock<T>`]: the readers–writers lock, many readers or one writer, with a named
 //! scheduling [`RwPolicy`].
+//!
+//! # Implementation
+//!
+//! One `AtomicUsize` holds the state: bit 0 `WRITER` (a writer holds the lock), bit 1
+//! `READERS_PARKED` and bit 2 `WRITERS_PARKED` (someone waits in that queue), and the
+//! reader count above. Readers and writers wait in two separate `WaitQueue`s of the
+//! wait seam. Parked bits are set by a waiter before it enqueues (and
+//! re-checked under the queue lock), and cleared under the queue lock by whoever empties
+//! the queue, so a release never misses a waiter. Hand-offs update the state word under
+//! the queue lock and deliver `TOKEN_HANDOFF`.
+//!
+//! The releases rely on one invariant: `WRITERS_PARKED` set with no writer queued means
+//! a writer is between setting it and enqueueing (so the last reader out leaves it set
+//! for that writer). If that writer finds the lock free instead (the last reader left
+//! meanwhile) and takes it, it clears the bit itself, under the writers' queue lock,
+//! unless another writer has queued since. Nobody else would: under `PhaseFair`, its
+//! release hands the lock to the parked readers and keeps the bit for the writers it
+//! seems to announce, and the stale bit then keeps every reader out of a free lock.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -680,39 +698,6 @@ impl RawRwLock {
 /// A readers–writer lock protecting a `T`: any number of readers, or one writer, with
 /// a named [`RwPolicy`] deciding who goes first.
 ///
-/// # Guarantees
-///
-/// * **Fast path**: an uncontended `read` or `write` is one compare-and-swap.
-/// * **Fairness**: as stated by the [`RwPolicy`]; whenever the policy gives the lock to
-///   a waiter, it is handed off (the waiter wakes already holding it).
-/// * **Timeouts**: `*_timeout` returns `None` at the deadline, but a waiter handed the
-///   lock as its deadline passes keeps it and returns the guard: timeouts never wedge
-///   the lock. `try_*` never blocks.
-/// * **Panics**: no poisoning; a guard dropped while unwinding releases the lock.
-/// * **Spurious wake-ups**: none visible.
-/// * **Re-entry**: not supported (a second `read` on the same thread can deadlock
-///   behind a waiting writer under `WriterPreferring` and `PhaseFair`).
-///
-/// ```
-/// use heddle::sync::RwLock;
-/// use std::sync::Arc;
-///
-/// let prices = Arc::new(RwLock::new(vec![10, 20]));
-/// let readers: Vec<_> = (0..4)
-///     .map(|_| {
-///         let prices = Arc::clone(&prices);
-///         std::thread::spawn(move || prices.read().iter().sum::<i32>())
-///     })
-///     .collect();
-/// prices.write().push(30);
-/// for r in readers {
-///     let total = r.join().unwrap();
-///     assert!(total == 30 || total == 60);
-/// }
-/// assert_eq!(*prices.read(), [10, 20, 30]);
-/// ```
-// `repr(C)`: the data right after the raw lock's state word (see `RawRwLock`).
-///
 /// Python's `threading` has no readers–writer lock (courses build one from a `Condition`
 /// and meet exactly the starvation problems the policies below name); the API follows
 /// std's and parking_lot's `RwLock`: [`read`](RwLock::read) and
@@ -763,23 +748,25 @@ impl RawRwLock {
 ///   writer, which waits for the first read guard), as with std's and parking_lot's
 ///   locks.
 ///
-/// # Implementation
+/// ```
+/// use heddle::sync::RwLock;
+/// use std::sync::Arc;
 ///
-/// One `AtomicUsize` holds the state: bit 0 `WRITER` (a writer holds the lock), bit 1
-/// `READERS_PARKED` and bit 2 `WRITERS_PARKED` (someone waits in that queue), and the
-/// reader count above. Readers and writers wait in two separate `WaitQueue`s of the
-/// wait seam. Parked bits are set by a waiter before it enqueues (and
-/// re-checked under the queue lock), and cleared under the queue lock by whoever empties
-/// the queue, so a release never misses a waiter. Hand-offs update the state word under
-/// the queue lock and deliver `TOKEN_HANDOFF`.
-///
-/// The releases rely on one invariant: `WRITERS_PARKED` set with no writer queued means
-/// a writer is between setting it and enqueueing (so the last reader out leaves it set
-/// for that writer). If that writer finds the lock free instead (the last reader left
-/// meanwhile) and takes it, it clears the bit itself, under the writers' queue lock,
-/// unless another writer has queued since. Nobody else would: under `PhaseFair`, its
-/// release hands the lock to the parked readers and keeps the bit for the writers it
-/// seems to announce, and the stale bit then keeps every reader out of a free lock.
+/// let prices = Arc::new(RwLock::new(vec![10, 20]));
+/// let readers: Vec<_> = (0..4)
+///     .map(|_| {
+///         let prices = Arc::clone(&prices);
+///         std::thread::spawn(move || prices.read().iter().sum::<i32>())
+///     })
+///     .collect();
+/// prices.write().push(30);
+/// for r in readers {
+///     let total = r.join().unwrap();
+///     assert!(total == 30 || total == 60);
+/// }
+/// assert_eq!(*prices.read(), [10, 20, 30]);
+/// ```
+// `repr(C)`: the data right after the raw lock's state word (see `RawRwLock`).
 #[repr(C)]
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,
