@@ -2,10 +2,13 @@
 //! family as crossbeam-channel's list flavour.
 //!
 //! Positions count slots: position `p` (stored as `p << SHIFT`) is slot `p % LAP` of
-//! its block, and slot `LAP - 1` is never used: a position landing there means "the
-//! next block is being installed", and whoever sees it waits a moment. The producer
-//! that claims a block's last usable slot installs the next block (allocated before
-//! its claim, so nothing allocates while others wait).
+//! its block. Only the first `BLOCK_CAP` positions of a block hold items: an index at
+//! position `BLOCK_CAP` means "the next block is being installed", and whoever sees it
+//! waits a moment. The producer that claims a block's last usable slot installs the
+//! next block (allocated before its claim, so nothing allocates while others wait) and
+//! moves the index past the positions that hold nothing, to the next block's first.
+//! `LAP` is a power of two, so the position space (`usize::MAX >> SHIFT`, wrapping) is
+//! a whole number of blocks and an index that wraps stays in step with its block.
 //!
 //! Each slot has a state, set to `WRITE` by its producer once the value is written;
 //! consumers only read it, so a get does not write to the cache lines the producers are
@@ -44,26 +47,33 @@ use crate::wait::sys::{fence, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 /// A slot's state once its value is written.
 const WRITE: usize = 1;
 
-/// Slots per block, including the unused last one. 31: a block of `u64`s is then 496
-/// bytes (30 slots, the read count, the link), a 512-byte chunk for glibc's allocator,
-/// the size crossbeam-channel's blocks have. With 32 (a 528-byte chunk), full runs of
-/// `heddle-bench queues` were often slower with several producers and consumers
-/// (`mpmc 4->4 unbounded`, heddle/crossbeam over 6 processes: median 1.28 with 32,
-/// 0.94 with 31), an effect of the allocator's state left by earlier cases; 64-slot
-/// blocks measured slower too (twice the page faults). Not a power of two, so offsets
-/// take a division by a constant (a multiply); positions would stop lining up with
-/// blocks only when the index wraps, after 2^63 slots.
+/// Positions per block: a power of two (see the module docs).
 #[cfg(not(loom))]
-const LAP: usize = 31;
+const LAP: usize = 32;
+/// Usable slots per block. 30: a block of `u64`s is then 496 bytes (30 slots, the read
+/// count, the link), a 512-byte chunk for glibc's allocator, as crossbeam-channel's
+/// blocks are. With 31 slots (a 528-byte chunk), full runs of `heddle-bench queues`
+/// were often slower with several producers and consumers (`mpmc 4->4 unbounded`,
+/// heddle/crossbeam over 6 processes: median 1.28 with 31, 0.94 with 30), an effect of
+/// the allocator's state left by earlier cases; 63-slot blocks measured slower too
+/// (twice the page faults).
+#[cfg(not(loom))]
+const BLOCK_CAP: usize = 30;
 /// Under loom: two usable slots, so a model reaches a block boundary on its third put,
 /// and both ways of freeing a block (by the last slot's reader, or by an earlier slot's
-/// slower reader) within two consumers.
+/// slower reader) within two consumers; and two positions skipped per block, as in a
+/// normal build.
 #[cfg(loom)]
-const LAP: usize = 3;
-/// Usable slots per block.
-const BLOCK_CAP: usize = LAP - 1;
+const LAP: usize = 4;
+#[cfg(loom)]
+const BLOCK_CAP: usize = 2;
+/// Positions at the end of each block that hold no item.
+const SKIP: usize = LAP - BLOCK_CAP;
+const _: () = assert!(LAP.is_power_of_two() && BLOCK_CAP < LAP);
 /// Index bits below the position hold the mark.
 const SHIFT: usize = 1;
+/// Every position (the index without the mark bit, shifted down).
+const POSITIONS: usize = usize::MAX >> SHIFT;
 const MARK_BIT: usize = 1;
 
 struct Slot<T> {
@@ -265,7 +275,7 @@ impl<T> List<T> {
                 return Err(TryPutError::ShutDown(value));
             }
             let offset = (tail >> SHIFT) % LAP;
-            if offset == BLOCK_CAP {
+            if offset >= BLOCK_CAP {
                 // Another producer is installing the next block.
                 backoff.snooze();
                 tail = self.tail.index.load(Ordering::Acquire);
@@ -276,7 +286,7 @@ impl<T> List<T> {
             if offset + 1 == BLOCK_CAP && next_block.is_null() {
                 next_block = self.new_block();
             }
-            let new_tail = tail + (1 << SHIFT);
+            let new_tail = tail.wrapping_add(1 << SHIFT);
             match self.tail.index.compare_exchange_weak(
                 tail,
                 new_tail,
@@ -293,7 +303,7 @@ impl<T> List<T> {
                     if offset + 1 == BLOCK_CAP {
                         self.tail.block.store(next_block, Ordering::Release);
                         // `fetch_add`, not `store`: keep a shutdown mark set meanwhile.
-                        self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
+                        self.tail.index.fetch_add(SKIP << SHIFT, Ordering::Release);
                         block.next.store(next_block, Ordering::Release);
                     } else if !next_block.is_null() {
                         // SAFETY: made by us above and never shared.
@@ -324,14 +334,14 @@ impl<T> List<T> {
         let mut block = self.head.block.load(Ordering::Acquire);
         loop {
             let offset = (head >> SHIFT) % LAP;
-            if offset == BLOCK_CAP {
+            if offset >= BLOCK_CAP {
                 // Another consumer is moving the head to the next block.
                 backoff.snooze();
                 head = self.head.index.load(Ordering::Acquire);
                 block = self.head.block.load(Ordering::Acquire);
                 continue;
             }
-            let mut new_head = head + (1 << SHIFT);
+            let mut new_head = head.wrapping_add(1 << SHIFT);
             if new_head & MARK_BIT == 0 {
                 fence(Ordering::SeqCst);
                 let tail = self.tail.index.load(Ordering::Relaxed);
@@ -360,7 +370,7 @@ impl<T> List<T> {
                     let this = unsafe { &*block };
                     if offset + 1 == BLOCK_CAP {
                         let next = this.wait_next();
-                        let mut next_index = (new_head & !MARK_BIT).wrapping_add(1 << SHIFT);
+                        let mut next_index = (new_head & !MARK_BIT).wrapping_add(SKIP << SHIFT);
                         // SAFETY: `next` is live: none of its slots has been claimed by
                         // a consumer yet (the head index has not reached it).
                         if !unsafe { &*next }.next.load(Ordering::Relaxed).is_null() {
@@ -403,12 +413,17 @@ impl<T> List<T> {
         tail & MARK_BIT == 0 && head >> SHIFT == tail >> SHIFT
     }
 
-    /// Items ever put up to position index `index` (without the mark).
+    /// Items ever put up to position index `index` (the mark ignored): exact until the
+    /// index wraps, after 2^63 positions.
     #[inline]
     fn count(index: usize) -> u64 {
-        let p = (index >> SHIFT) as u64;
-        // One position per block (its last slot) carries no item.
-        p - p / LAP as u64
+        Self::items_before(index >> SHIFT)
+    }
+
+    /// Item-holding positions before position `p` (counting from 0).
+    #[inline]
+    fn items_before(p: usize) -> u64 {
+        ((p / LAP) * BLOCK_CAP + (p % LAP).min(BLOCK_CAP)) as u64
     }
 
     pub(super) fn puts(&self) -> u64 {
@@ -424,7 +439,11 @@ impl<T> List<T> {
             let tail = self.tail.index.load(Ordering::SeqCst);
             let head = self.head.index.load(Ordering::SeqCst);
             if self.tail.index.load(Ordering::SeqCst) == tail {
-                return (Self::count(tail) - Self::count(head)) as usize;
+                // From the positions' distance, so that a wrapped index still counts.
+                let (head, tail) = (head >> SHIFT, tail >> SHIFT);
+                let distance = tail.wrapping_sub(head) & POSITIONS;
+                let start = head % LAP;
+                return (Self::items_before(start + distance) - Self::items_before(start)) as usize;
             }
         }
     }
@@ -458,12 +477,13 @@ impl<T> Drop for List<T> {
                     (*block).slots[offset]
                         .value
                         .with_mut(|p| (*p).assume_init_drop());
+                    head = head.wrapping_add(1) & POSITIONS;
                 } else {
                     let next = (*block).next.load(Ordering::Relaxed);
                     self.free(block);
                     block = next;
+                    head = head.wrapping_add(LAP - offset) & POSITIONS;
                 }
-                head = head.wrapping_add(1);
             }
             if !block.is_null() {
                 self.free(block);
@@ -475,5 +495,173 @@ impl<T> Drop for List<T> {
         }
         #[cfg(loom)]
         assert_eq!(self.live_blocks(), 0, "a block was leaked or freed twice");
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::error::{TryGetError, TryPutError};
+    use super::*;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::sync::Arc;
+
+    /// An item that counts its drops.
+    struct Counted(usize, Arc<StdAtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A list whose indices start `blocks_before_wrap` blocks below the point where
+    /// the index wraps (after 2^63 positions), at a block's first position.
+    fn near_the_wrap<T>(blocks_before_wrap: usize) -> List<T> {
+        let list = List::new();
+        let start = (POSITIONS / LAP + 1 - blocks_before_wrap) * LAP;
+        list.head.index.store(start << SHIFT, Ordering::Relaxed);
+        list.tail.index.store(start << SHIFT, Ordering::Relaxed);
+        list
+    }
+
+    /// Crossing the index's wrap-around is crossing one more block boundary: every
+    /// item comes out once, in order, and `len` counts across the wrap.
+    #[test]
+    fn the_index_wraps_in_step_with_the_blocks() {
+        let list = near_the_wrap::<usize>(2);
+        let n = 5 * BLOCK_CAP + 3;
+        for i in 0..n {
+            list.try_put(i).unwrap();
+            assert_eq!(list.len(), i + 1);
+        }
+        let got: Vec<usize> = std::iter::from_fn(|| list.try_get().ok()).collect();
+        assert_eq!(got, (0..n).collect::<Vec<_>>());
+        assert_eq!(list.len(), 0);
+        assert!(list.get_blocked());
+    }
+
+    /// Blocks are retired and reused while producers and consumers race, a shutdown
+    /// lands at a random moment and the list is sometimes dropped with items left:
+    /// every item is got or dropped exactly once (a canary catches a double drop or a
+    /// read of a reused slot), each producer's items come out in order, and
+    /// `len` + got = put.
+    #[test]
+    fn reuse_under_racing_shutdown_and_drop() {
+        const CANARY: u64 = 0x5EED_F00D_CAFE_BABE;
+        struct Item {
+            canary: u64,
+            producer: usize,
+            seq: usize,
+            drops: Arc<StdAtomicUsize>,
+            _heap: Box<u64>,
+        }
+        impl Drop for Item {
+            fn drop(&mut self) {
+                assert_eq!(
+                    self.canary, CANARY,
+                    "an item dropped twice, or a garbage item"
+                );
+                self.canary = 0;
+                self.drops
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (producers, consumers) = (3, 3);
+        for _round in 0..50 {
+            let list = Arc::new(List::<Item>::new());
+            let drops = Arc::new(StdAtomicUsize::new(0));
+            let made = Arc::new(StdAtomicUsize::new(0));
+            let got = Arc::new(StdAtomicUsize::new(0));
+            let stop_consumers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let shut_after = (next() % 4_000) as usize;
+            let drain = next() % 2 == 0;
+            let puts: Vec<_> = (0..producers)
+                .map(|producer| {
+                    let (list, drops, made) = (list.clone(), drops.clone(), made.clone());
+                    std::thread::spawn(move || {
+                        for seq in 0.. {
+                            if producer == 0 && seq == shut_after {
+                                list.shut();
+                            }
+                            made.fetch_add(1, relaxed);
+                            let item = Item {
+                                canary: CANARY,
+                                producer,
+                                seq,
+                                drops: drops.clone(),
+                                _heap: Box::new(seq as u64),
+                            };
+                            match list.try_put(item) {
+                                Ok(()) => {}
+                                Err(TryPutError::ShutDown(item)) => {
+                                    drop(item);
+                                    return seq;
+                                }
+                                Err(TryPutError::Full(_)) => unreachable!("unbounded"),
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            let gets: Vec<_> = (0..consumers)
+                .map(|_| {
+                    let (list, got, stop) = (list.clone(), got.clone(), stop_consumers.clone());
+                    std::thread::spawn(move || {
+                        let mut last = vec![None; producers];
+                        loop {
+                            match list.try_get() {
+                                Ok(item) => {
+                                    assert_eq!(item.canary, CANARY, "read a garbage item");
+                                    assert!(
+                                        last[item.producer] < Some(item.seq),
+                                        "one producer's items out of order"
+                                    );
+                                    last[item.producer] = Some(item.seq);
+                                    got.fetch_add(1, relaxed);
+                                }
+                                Err(TryGetError::ShutDown) => return,
+                                Err(TryGetError::Empty) if stop.load(relaxed) => return,
+                                Err(TryGetError::Empty) => std::thread::yield_now(),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let put: usize = puts.into_iter().map(|h| h.join().unwrap()).sum();
+            if !drain {
+                stop_consumers.store(true, relaxed);
+            }
+            for h in gets {
+                h.join().unwrap();
+            }
+            assert_eq!(list.len() + got.load(relaxed), put);
+            drop(Arc::try_unwrap(list).ok().expect("the last handle"));
+            assert_eq!(drops.load(relaxed), made.load(relaxed), "an item leaked");
+        }
+    }
+
+    /// Dropping a list whose items straddle the wrap drops each item exactly once.
+    #[test]
+    fn drop_across_the_wrap_drops_each_item_once() {
+        let drops = Arc::new(StdAtomicUsize::new(0));
+        let list = near_the_wrap::<Counted>(1);
+        let n = 3 * BLOCK_CAP + 1;
+        for i in 0..n {
+            list.try_put(Counted(i, drops.clone())).ok().unwrap();
+        }
+        for i in 0..BLOCK_CAP - 1 {
+            assert_eq!(list.try_get().ok().map(|c| c.0), Some(i));
+        }
+        assert_eq!(list.len(), n - (BLOCK_CAP - 1));
+        drop(list);
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), n);
     }
 }
