@@ -13,10 +13,10 @@
 //! Each slot has a state, set to `WRITE` by its producer once the value is written;
 //! consumers only read it, so a get does not write to the cache lines the producers are
 //! filling (crossbeam marks each slot read). Instead a block counts its finished reads
-//! in one word after its slots: the consumer whose read completes the count frees the
-//! block. Every producer is done with a block before the read of its slot starts, and
-//! every other consumer before its count, so a block is freed exactly once, by the
-//! last thread to touch it.
+//! in one word after its slots: the consumer whose read completes the count retires
+//! the block (keeps it as the spare, below, or frees it). Every producer is done with a
+//! block before the read of its slot starts, and every other consumer before its
+//! count, so a block is retired exactly once, by the last thread to touch it.
 //!
 //! Shutdown sets `MARK_BIT` in the tail index; in the head index the same bit means
 //! "the head block is known to have a successor" (saves reading `tail`).
@@ -241,7 +241,7 @@ impl<T> List<T> {
     ///
     /// # Safety
     ///
-    /// `block` came from [`new_block`](Self::new_block), is freed only here, and no
+    /// `block` came from [`new_block`](Self::new_block), is freed only once (here), and no
     /// other thread touches it any more (for a drained block: the caller completed its
     /// read count, with Acquire, after every other reader's Release).
     unsafe fn free(&self, block: *mut Block<T>) {
@@ -468,7 +468,8 @@ impl<T> Drop for List<T> {
         let mut block = self.head.block.load(Ordering::Relaxed);
         // SAFETY: exclusive access. Every position in [head, tail) was claimed and
         // written (claims are completed before the claiming call returns) and is
-        // unread; blocks before the head block are already freed; blocks from the
+        // unread; blocks before the head block are already freed (or are the spare,
+        // freed below); blocks from the
         // head block on are freed here, once each.
         unsafe {
             while head != tail {
