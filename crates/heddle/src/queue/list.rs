@@ -469,8 +469,7 @@ impl<T> Drop for List<T> {
         // SAFETY: exclusive access. Every position in [head, tail) was claimed and
         // written (claims are completed before the claiming call returns) and is
         // unread; blocks before the head block are already freed (or are the spare,
-        // freed below); blocks from the
-        // head block on are freed here, once each.
+        // freed below); blocks from the head block on are freed here, once each.
         unsafe {
             while head != tail {
                 let offset = head % LAP;
