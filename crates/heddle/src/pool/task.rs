@@ -241,8 +241,7 @@ impl<T> Core<T> {
 struct TaskCell<T, F> {
     /// First, so that a pointer to the cell is a pointer to its header.
     header: Header,
-    core: Core<T>,
-    func: UnsafeCell<Option<F>>,
+    item: Item<T, F>,
     /// The scope that spawned it, told once the task is finished and the worker has
     /// dropped its reference (see `scope.rs`).
     scope: Option<Arc<ScopeState>>,
@@ -281,8 +280,7 @@ where
         unsafe {
             cell.as_ptr().write(TaskCell {
                 header: Header::new(2, Self::VTABLE),
-                core: Core::new(site),
-                func: UnsafeCell::new(Some(func)),
+                item: Item::new(func, site),
                 scope,
             })
         };
@@ -293,7 +291,7 @@ where
     #[inline]
     pub(crate) fn core(&self) -> &Core<T> {
         // SAFETY: we own the cell's references, so it is alive.
-        unsafe { &self.cell.as_ref().core }
+        unsafe { &self.cell.as_ref().item.core }
     }
 
     /// The queue's reference (a [`Job`]) and the future's ([`Unqueued`]).
@@ -322,7 +320,7 @@ where
         let cell = self.cell;
         mem::forget(self);
         // SAFETY: the cell is alive (we hold a reference), and the core is inside it.
-        let core = NonNull::from(unsafe { &cell.as_ref().core });
+        let core = NonNull::from(unsafe { &cell.as_ref().item.core });
         // SAFETY: we hand our reference over.
         unsafe { Future::from_raw(cell.cast(), core) }
     }
@@ -341,7 +339,8 @@ where
             cache::dealloc(cell.cast(), Layout::new::<TaskCell<T, F>>());
             contents
         };
-        cell.func
+        cell.item
+            .func
             .into_inner()
             .expect("a task that never ran still has its closure")
     }
@@ -363,11 +362,8 @@ impl<T, F> Drop for NewTask<T, F> {
     }
 }
 
-// SAFETY (for the whole impl): `func` is touched only by the thread that moved the core
-// out of PENDING (the compare-and-swap in `Core::try_start`/`try_cancel` decides who,
-// once), or through unique ownership (`into_func`, `destroy`). `F: Send` lets it be
-// called or dropped on that thread; the core is `Sync` for `T: Send`. Every function
-// here is called through a job's or a future's reference, which keeps the cell alive.
+// Every function here is called through a job's or a future's reference, which keeps
+// the cell alive; the closure is the item's (see `Item`).
 impl<T, F> TaskCell<T, F>
 where
     F: FnOnce() -> T + Send,
@@ -383,20 +379,10 @@ where
         unsafe { this.cast::<Self>().as_ref() }
     }
 
-    /// Take the closure. Only the thread that moved the core out of PENDING may call
-    /// this, once.
-    fn take_func(&self) -> Option<F> {
-        // SAFETY: see the impl's comment: the caller won the core's state change.
-        unsafe { (*self.func.get()).take() }
-    }
-
     /// Cancel if not started; `true` if this call did it. The closure is dropped at
     /// once and the scope (if any) told.
     fn cancel_now(&self) -> bool {
-        self.core.try_cancel_owner(|| {
-            let _release = self.scope.as_deref().map(Release);
-            drop(self.take_func());
-        })
+        self.item.cancel(|| self.scope.as_deref().map(Release))
     }
 
     /// Finished (or failed) by the worker holding the job's reference: give that up,
@@ -412,11 +398,7 @@ where
     unsafe fn run(this: NonNull<Header>) {
         // SAFETY: the job's reference (the vtable's contract).
         let cell = unsafe { Self::from_header(this) };
-        if cell.core.try_start() {
-            let func = cell.take_func().expect("a started task has its closure");
-            let outcome = catch(func);
-            // SAFETY: `try_start` succeeded above.
-            unsafe { cell.core.finish(outcome) };
+        if cell.item.run() {
             // SAFETY: the job's reference.
             unsafe { Self::done(this, cell) };
         } else {
@@ -437,10 +419,7 @@ where
     unsafe fn fail(this: NonNull<Header>, error: &FutureError) {
         // SAFETY: the job's reference.
         let cell = unsafe { Self::from_header(this) };
-        if cell.core.try_start() {
-            drop(cell.take_func());
-            // SAFETY: `try_start` succeeded above.
-            unsafe { cell.core.finish(Err(error.clone())) };
+        if cell.item.fail(error) {
             // SAFETY: the job's reference.
             unsafe { Self::done(this, cell) };
         } else {
@@ -452,7 +431,7 @@ where
     unsafe fn cancel_one(this: NonNull<Header>, _core: *const ()) -> bool {
         // SAFETY: the future's reference.
         let cell = unsafe { Self::from_header(this) };
-        cell.cancel_now() || cell.core.state() == CANCELLED
+        cell.cancel_now() || cell.item.core.state() == CANCELLED
     }
 
     unsafe fn destroy(this: NonNull<Header>) {
@@ -485,9 +464,75 @@ impl<T, F> TaskCell<T, F> {
 // ------------------------------------------------------------------------------------
 // A batch
 
+/// One closure and its future's state: a task's, or one of a batch's. `repr(C)`: the
+/// state right after a task's header, the closure after it, as measured fastest.
+#[repr(C)]
 struct Item<T, F> {
     core: Core<T>,
     func: UnsafeCell<Option<F>>,
+}
+
+// SAFETY (for the whole impl): `func` is touched only by the thread that moved the core
+// out of PENDING (the compare-and-swap in `Core::try_start`/`try_cancel` decides who,
+// once), or through unique ownership (`into_func`, `into_funcs`, `destroy`). `F: Send`
+// lets it be called or dropped on that thread; the core is `Sync` for `T: Send`.
+impl<T, F> Item<T, F>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    #[inline]
+    fn new(func: F, site: &'static Location<'static>) -> Self {
+        Item {
+            core: Core::new(site),
+            func: UnsafeCell::new(Some(func)),
+        }
+    }
+
+    /// Take the closure. Only the thread that moved the core out of PENDING may call
+    /// this, once.
+    #[inline]
+    fn take_func(&self) -> Option<F> {
+        // SAFETY: see the impl's comment: the caller won the core's state change.
+        unsafe { (*self.func.get()).take() }
+    }
+
+    /// Run the closure if this thread starts it (neither started nor cancelled yet);
+    /// `true` if it did.
+    #[inline]
+    fn run(&self) -> bool {
+        if !self.core.try_start() {
+            return false;
+        }
+        let func = self.take_func().expect("a started task has its closure");
+        let outcome = catch(func);
+        // SAFETY: `try_start` succeeded above.
+        unsafe { self.core.finish(outcome) };
+        true
+    }
+
+    /// Finish with `error` instead of running, if not started yet; `true` if it did.
+    #[inline]
+    fn fail(&self, error: &FutureError) -> bool {
+        if !self.core.try_start() {
+            return false;
+        }
+        drop(self.take_func());
+        // SAFETY: `try_start` succeeded above.
+        unsafe { self.core.finish(Err(error.clone())) };
+        true
+    }
+
+    /// Cancel if not started, dropping the closure; `true` if this call did it. What
+    /// `after` makes is made first and dropped last: its drop runs once the closure is
+    /// gone, even if that drop unwinds.
+    #[inline]
+    fn cancel<G>(&self, after: impl FnOnce() -> G) -> bool {
+        self.core.try_cancel_owner(|| {
+            let _after = after();
+            drop(self.take_func());
+        })
+    }
 }
 
 /// Many closures of one type and their futures' states.
@@ -560,13 +605,7 @@ where
     /// A batch of `funcs` (not empty), to be run by `jobs` queued jobs.
     pub(crate) fn new(funcs: Vec<F>, jobs: usize, site: &'static Location<'static>) -> Self {
         let len = funcs.len();
-        let items: Box<[Item<T, F>]> = funcs
-            .into_iter()
-            .map(|f| Item {
-                core: Core::new(site),
-                func: UnsafeCell::new(Some(f)),
-            })
-            .collect();
+        let items: Box<[Item<T, F>]> = funcs.into_iter().map(|f| Item::new(f, site)).collect();
         // Claim in grains small enough to balance the load (a few dozen claims per
         // job), large enough that the cursor is not a hot spot.
         let grain = (len / (jobs.max(1) * 32)).clamp(1, 256);
@@ -671,9 +710,8 @@ impl<T, F> NewBatch<T, F> {
     }
 }
 
-// SAFETY (for the whole impl): as for `TaskCell`: each item's closure is touched only
-// by the thread that moved that item's core out of PENDING; the functions are called
-// through a job's or a future's reference.
+// The functions are called through a job's or a future's reference, which keeps the
+// cell alive; each closure is its item's (see `Item`).
 impl<T, F> BatchCell<T, F>
 where
     F: FnOnce() -> T + Send,
@@ -687,29 +725,6 @@ where
         // SAFETY: the header is the cell's first field (`repr(C)`); the caller's
         // reference keeps it alive.
         unsafe { this.cast::<Self>().as_ref() }
-    }
-
-    fn take_func(&self, index: usize) -> Option<F> {
-        // SAFETY: see the impl's comment: the caller won item `index`'s state change.
-        unsafe { (*self.items[index].func.get()).take() }
-    }
-
-    fn run_item(&self, index: usize) {
-        let core = &self.items[index].core;
-        if core.try_start() {
-            let func = self
-                .take_func(index)
-                .expect("a started item has its closure");
-            let outcome = catch(func);
-            // SAFETY: `try_start` succeeded above.
-            unsafe { core.finish(outcome) };
-        }
-    }
-
-    fn cancel_item(&self, index: usize) -> bool {
-        self.items[index]
-            .core
-            .try_cancel_owner(|| drop(self.take_func(index)))
     }
 
     unsafe fn run(this: NonNull<Header>) {
@@ -731,7 +746,7 @@ where
                 return;
             }
             for index in start..(start + cell.grain).min(len) {
-                cell.run_item(index);
+                cell.items[index].run();
             }
         }
     }
@@ -740,7 +755,7 @@ where
         // SAFETY: the job's reference.
         let cell = unsafe { Self::from_header(this) };
         let cancelled = (0..cell.items.len())
-            .filter(|&i| cell.cancel_item(i))
+            .filter(|&i| cell.items[i].cancel(|| ()))
             .count();
         // SAFETY: the job's reference.
         unsafe { Header::release(this) };
@@ -750,12 +765,8 @@ where
     unsafe fn fail(this: NonNull<Header>, error: &FutureError) {
         // SAFETY: the job's reference.
         let cell = unsafe { Self::from_header(this) };
-        for (i, item) in cell.items.iter().enumerate() {
-            if item.core.try_start() {
-                drop(cell.take_func(i));
-                // SAFETY: `try_start` succeeded above.
-                unsafe { item.core.finish(Err(error.clone())) };
-            }
+        for item in cell.items.iter() {
+            item.fail(error);
         }
         // SAFETY: the job's reference.
         unsafe { Header::release(this) };
@@ -766,7 +777,8 @@ where
         let cell = unsafe { Self::from_header(this) };
         let base = cell.items.as_ptr() as usize;
         let index = (core as usize - base) / mem::size_of::<Item<T, F>>();
-        cell.cancel_item(index) || cell.items[index].core.state() == CANCELLED
+        let item = &cell.items[index];
+        item.cancel(|| ()) || item.core.state() == CANCELLED
     }
 
     unsafe fn destroy(this: NonNull<Header>) {
