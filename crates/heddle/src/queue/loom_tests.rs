@@ -253,13 +253,20 @@ fn loom_array_put_races_shutdown() {
         let shut = a.shut();
         let put = producer.join().unwrap();
         assert!(shut);
-        match put {
-            Ok(()) => assert_eq!(a.try_get(), Ok(7)),
-            Err(TryPutError::ShutDown(7)) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-        assert_eq!(a.try_get(), Err(TryGetError::ShutDown));
+        landed_or_returned(&*a, put, 7);
     });
+}
+
+/// After a put of `value` raced with a shutdown (and everything put before it was
+/// got): either the put landed and its item is got now, or it failed with its item
+/// back; then the core is drained and says so.
+fn landed_or_returned<C: Core<u32>>(core: &C, put: Result<(), TryPutError<u32>>, value: u32) {
+    match put {
+        Ok(()) => assert_eq!(core.try_get(), Ok(value)),
+        Err(TryPutError::ShutDown(back)) => assert_eq!(back, value, "its own item back"),
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+    assert_eq!(core.try_get(), Err(TryGetError::ShutDown));
 }
 
 /// SPSC over the block list, crossing a block boundary (two slots per block under
@@ -364,12 +371,7 @@ fn loom_list_put_races_shutdown() {
         assert!(l.shut());
         let put = producer.join().unwrap();
         assert_eq!(l.try_get(), Ok(1));
-        match put {
-            Ok(()) => assert_eq!(l.try_get(), Ok(2)),
-            Err(TryPutError::ShutDown(2)) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-        assert_eq!(l.try_get(), Err(TryGetError::ShutDown));
+        landed_or_returned(&*l, put, 2);
     });
 }
 

@@ -276,6 +276,7 @@ impl<T> Shared<T> {
         let mut item = item;
         let mut spin = SpinWait::new();
         // Once per call, so the bound in `linger_for_room` is the call's bound.
+        #[cfg(not(loom))]
         let mut lingered = false;
         loop {
             match self.try_put(item) {
