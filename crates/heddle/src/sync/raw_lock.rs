@@ -406,7 +406,7 @@ impl RawLock {
         let state = self.state.load(Ordering::Relaxed);
         #[cfg(not(loom))]
         if state & TRACKED != 0 {
-            return self.unlock_tracked(state);
+            self.tracked_release_hooks(state);
         }
         debug_assert_eq!(state & LOCKED, LOCKED, "unlock of a lock not held");
         self.state.store(0, Ordering::Release);
@@ -416,10 +416,12 @@ impl RawLock {
         }
     }
 
-    /// Release a `TRACKED` acquisition: its hooks first, then as [`unlock`](Self::unlock).
+    /// The hooks of a `TRACKED` acquisition, run by [`unlock`](Self::unlock) before it
+    /// releases the word.
     #[cfg(not(loom))]
     #[cold]
-    fn unlock_tracked(&self, state: u64) {
+    #[inline(never)]
+    fn tracked_release_hooks(&self, state: u64) {
         let owner = state >> OWNER_SHIFT;
         if owner & crate::check::CHECKED != 0 {
             // A schedule point: other checked threads run, but none can release or take
@@ -427,11 +429,6 @@ impl RawLock {
             self.checked_release_hooks(owner);
         } else {
             crate::deadlock::on_release(owner, self as *const Self as usize);
-        }
-        self.state.store(0, Ordering::Release);
-        self.light();
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.wake_one();
         }
     }
 
