@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 
 use super::task::{Header, Job};
 use crate::queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use crate::wait::{Object, SpinWait, WaitFor, WaitQueue, WaitResult};
+use crate::wait::{Backoff, Object, SpinWait, WaitFor, WaitQueue, WaitResult};
 
 /// In `tail`: the queue is shut down.
 const CLOSED: usize = 1;
@@ -163,17 +163,13 @@ impl Injector {
 
     /// Take the next job if there is one now.
     pub(crate) fn try_pop(&self) -> Result<Job, bool> {
-        let mut backoff = SpinWait::new();
+        let mut backoff = Backoff::new();
         loop {
             match self.pop() {
                 Pop::Job(job) => return Ok(job),
                 Pop::Empty => return Err(self.tail.load(SeqCst) & CLOSED != 0),
-                Pop::Busy => {
-                    // A submitter is linking its job: it is as good as there.
-                    if !backoff.spin() {
-                        std::thread::yield_now();
-                    }
-                }
+                // A submitter is linking its job: it is as good as there.
+                Pop::Busy => backoff.snooze(),
             }
         }
     }

@@ -24,8 +24,9 @@
 use std::mem::MaybeUninit;
 
 use super::error::{TryGetError, TryPutError};
-use super::util::{Backoff, CachePadded};
+use super::util::CachePadded;
 use crate::wait::sys::{fence, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::Backoff;
 
 /// The most slots a producer that found the ring full waits to see free at once.
 const ROOM_BATCH_MAX: usize = 32;

@@ -41,8 +41,9 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use super::error::{TryGetError, TryPutError};
-use super::util::{Backoff, CachePadded};
+use super::util::CachePadded;
 use crate::wait::sys::{fence, AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
+use crate::wait::Backoff;
 
 /// A slot's state once its value is written.
 const WRITE: usize = 1;

@@ -20,6 +20,7 @@
 //! re-exports of std and parking_lot normally, loom's under `--cfg loom`, where
 //! `loom_tests` (and the models beside `RawLock` and `RawSemaphore`) check the protocol.
 
+mod backoff;
 pub(crate) mod fence;
 pub(crate) mod local;
 mod object;
@@ -34,6 +35,7 @@ pub(crate) mod loom_tests;
 
 use std::time::{Duration, Instant};
 
+pub(crate) use backoff::Backoff;
 pub(crate) use object::{short, Object, WaitFor};
 pub(crate) use queue::{AsyncWaiter, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 pub(crate) use spin::SpinWait;
