@@ -146,6 +146,26 @@ const SCENARIOS: &[Scenario] = &[
         expect: Expect::PassReported,
         ignore: None,
     },
+    // Issue 11, points 1 and 2: a report's action that unwinds must leave no waiter
+    // behind, and a condition's re-acquisition must keep mutual exclusion.
+    Scenario {
+        name: "a_panicking_callback_withdraws_a_rendezvous_get",
+        run: callback_panic_withdraws_rendezvous_get,
+        expect: Expect::Pass,
+        ignore: None,
+    },
+    Scenario {
+        name: "a_panicking_callback_withdraws_a_semaphore_acquire",
+        run: callback_panic_withdraws_semaphore_acquire,
+        expect: Expect::Pass,
+        ignore: None,
+    },
+    Scenario {
+        name: "a_report_while_a_condition_retakes_its_lock_keeps_mutual_exclusion",
+        run: report_during_condition_relock,
+        expect: Expect::Pass,
+        ignore: None,
+    },
 ];
 
 fn main() -> ExitCode {
@@ -733,4 +753,138 @@ fn last_heddle_worker_exits() {
     drop(sem.acquire());
     drop(worker);
     panic!("nobody releases the semaphore");
+}
+
+/// What the panicking callbacks below panic with.
+#[derive(Debug)]
+struct CallbackPanic;
+
+/// A callback that panics on the threads named in `on` (and returns on the others).
+fn panic_in(on: &'static [&'static str]) -> Action {
+    Action::Callback(Arc::new(move |_report| {
+        if on.contains(&heddle::thread::current().name()) {
+            panic::panic_any(CallbackPanic);
+        }
+    }))
+}
+
+/// Run `f`, which must unwind with the callback's panic.
+fn unwinds_with_callback_panic(f: impl FnOnce()) {
+    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the callback panics");
+    assert!(payload.is::<CallbackPanic>(), "the callback's own payload");
+}
+
+/// Overwrite the stack below the caller (where an unwound wait's frame was).
+#[inline(never)]
+fn scribble_stack() -> u64 {
+    let mut junk = [0xa5u8; 16 * 1024];
+    std::hint::black_box(&mut junk);
+    junk.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// The main thread alone blocks in a rendezvous `get`; the all-asleep report's
+/// callback panics. The unwound `get` must have withdrawn: a later `put` finds no
+/// getter (before the fix it handed its item into the dead frame, and glibc aborted).
+fn callback_panic_withdraws_rendezvous_get() {
+    deadlock::set_action(panic_in(&["MainThread"]));
+    let queue = Queue::<Box<u64>>::bounded(0);
+    unwinds_with_callback_panic(|| drop(queue.get()));
+    std::hint::black_box(scribble_stack());
+    match queue.try_put(Box::new(7)) {
+        Err(heddle::queue::TryPutError::Full(item)) => assert_eq!(*item, 7),
+        other => panic!("a put found the getter that had left: {other:?}"),
+    }
+    pass_with(None)
+}
+
+/// The main thread's `acquire` is reported and unwinds; then a worker waits for the
+/// semaphore and the main thread releases one permit. The permit must wake the worker,
+/// not the entry the unwound `acquire` left behind (before the fix the worker slept on,
+/// and the main thread's join was then reported, failing the child).
+fn callback_panic_withdraws_semaphore_acquire() {
+    deadlock::set_action(panic_in(&["MainThread"]));
+    let sem = Arc::new(Semaphore::new(0));
+    unwinds_with_callback_panic(|| drop(sem.acquire()));
+    assert_eq!(sem.available_permits(), 0);
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let sem = sem.clone();
+        Thread::new(move || {
+            tx.send(common::os_tid()).unwrap();
+            sem.acquire().forget();
+        })
+        .name("acquirer")
+        .start()
+    };
+    common::wait_parked(rx.recv().unwrap());
+    sem.release();
+    worker.join().expect("the worker got the released permit");
+    assert_eq!(sem.available_permits(), 0);
+    pass_with(None)
+}
+
+/// A waiter wakes from `Condition::wait` while a holder keeps the lock and sleeps on an
+/// event: everyone is asleep, and the waiter's report (in its lock re-acquisition)
+/// panics. The waiter must not release the holder's lock as it unwinds: a third thread
+/// (started by the callback, once the waiter sleeps again) must find the lock held.
+/// Then the holder is let go, the waiter re-takes the lock and only then unwinds.
+fn report_during_condition_relock() {
+    let lock = Arc::new(Lock::new(0u32));
+    let cond = Arc::new(Condition::new());
+    let event = Event::new();
+    let third_got_it = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (lock, event, third_got_it) = (lock.clone(), event.clone(), third_got_it.clone());
+        deadlock::set_action(Action::Callback(Arc::new(move |_report| {
+            if heddle::thread::current().name() != "waiter" {
+                return; // the other sleepers keep waiting
+            }
+            let (lock, event, third_got_it) = (lock.clone(), event.clone(), third_got_it.clone());
+            let waiter = common::os_tid();
+            std::thread::spawn(move || {
+                // Asleep again re-taking the lock (or gone, before the fix).
+                common::wait_parked(waiter);
+                if lock.try_lock().is_some() {
+                    third_got_it.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                event.set();
+            });
+            panic::panic_any(CallbackPanic);
+        })));
+    }
+    let (tx, rx) = mpsc::channel();
+    let waiter = {
+        let (lock, cond) = (lock.clone(), cond.clone());
+        Thread::new(move || {
+            let mut g = lock.lock();
+            tx.send(common::os_tid()).unwrap();
+            cond.wait(&mut g);
+            *g += 1; // not reached: the wait unwinds
+        })
+        .name("waiter")
+        .start()
+    };
+    common::wait_parked(rx.recv().unwrap());
+    let holder = {
+        let (lock, cond, event) = (lock.clone(), cond.clone(), event.clone());
+        Thread::new(move || {
+            let mut g = lock.lock();
+            assert!(cond.notify_one());
+            event.wait();
+            *g += 10;
+        })
+        .name("holder")
+        .start()
+    };
+    let err = waiter
+        .join()
+        .expect_err("the waiter unwinds with the callback's panic");
+    assert!(err.into_panic().is::<CallbackPanic>());
+    holder.join().unwrap();
+    assert!(
+        !third_got_it.load(std::sync::atomic::Ordering::SeqCst),
+        "a third thread took the lock while the holder held it"
+    );
+    assert_eq!(*lock.try_lock().expect("free at the end"), 10);
+    pass_with(None)
 }
