@@ -166,6 +166,14 @@ const SCENARIOS: &[Scenario] = &[
         expect: Expect::Pass,
         ignore: None,
     },
+    // Issue 11, point 6.
+    #[cfg(target_os = "linux")]
+    Scenario {
+        name: "a_forked_child_inherits_none_of_the_parents_threads",
+        run: forked_child,
+        expect: Expect::Pass,
+        ignore: None,
+    },
 ];
 
 fn main() -> ExitCode {
@@ -887,4 +895,88 @@ fn report_during_condition_relock() {
     );
     assert_eq!(*lock.try_lock().expect("free at the end"), 10);
     pass_with(None)
+}
+
+/// The parent has a non-daemon heddle thread asleep in an untimed wait when it forks.
+/// In the child (which has only the forking thread) that thread must not count: not
+/// in `active_count`, not waited for by `wait_non_daemon`, and not as a sleeper, so an
+/// untimed wait that a std thread ends later is not reported as all-asleep (before the
+/// fix the child's wait was reported, naming the parent's thread). The child also
+/// contends a lock from two threads (exact count), so the lock's slow path runs there.
+#[cfg(target_os = "linux")]
+fn forked_child() {
+    let gate = Event::new();
+    let (sleeper, ()) = {
+        let gate = gate.clone();
+        start("parent-sleeper", move |ready| {
+            ready(());
+            gate.wait();
+        })
+    };
+    common::wait_parked(sleeper);
+    // SAFETY: the other thread of this process is parked in heddle's seam (it holds no
+    // lock); the child runs only `in_forked_child` and ends with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = match panic::catch_unwind(in_forked_child) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        // SAFETY: ends the child at once, running nothing of the parent's.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child failed (status {status:#x}); its stderr says why"
+    );
+    gate.set();
+    pass_with(None)
+}
+
+#[cfg(target_os = "linux")]
+fn in_forked_child() {
+    assert_eq!(
+        heddle::thread::active_count(),
+        1,
+        "the child has one thread: {:?}",
+        heddle::thread::enumerate()
+    );
+    assert!(
+        heddle::thread::wait_non_daemon_timeout(Duration::ZERO),
+        "the parent's non-daemon thread is not the child's"
+    );
+    // Two threads contend a heddle lock: exact count.
+    let counter = Arc::new(Lock::new(0u64));
+    let adders: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    for a in adders {
+        a.join().unwrap();
+    }
+    assert_eq!(*counter.lock(), 40_000);
+    // An untimed wait a std thread ends later (well after the detector's first look).
+    let event = Event::new();
+    let me = common::os_tid();
+    let setter = {
+        let event = event.clone();
+        std::thread::spawn(move || {
+            common::wait_parked(me);
+            std::thread::sleep(Duration::from_millis(50));
+            event.set();
+        })
+    };
+    assert!(event.wait(), "set by the std thread, not reported");
+    setter.join().unwrap();
 }

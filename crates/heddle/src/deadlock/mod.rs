@@ -45,6 +45,10 @@ use crate::wait::observe;
 
 pub(crate) use asleep::{all_asleep, worth_watching};
 pub(crate) use cycle::LockWait;
+pub(crate) use cycle::{
+    fork_child as cycle_fork_child, fork_parent as cycle_fork_parent,
+    fork_prepare as cycle_fork_prepare,
+};
 pub(crate) use order::{before_acquire, on_drop, on_release, reset_checked};
 pub(crate) use reads::{add as read_taken, remove as read_released};
 pub use report::{DeadlockKind, DeadlockReport};

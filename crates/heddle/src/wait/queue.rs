@@ -603,3 +603,37 @@ impl AsyncWaiter {
         self.registered.is_some()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::panic::{self, AssertUnwindSafe};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// An unwind out of a wait (here from `before_sleep`, timed and untimed) takes the
+    /// entry back first and runs the primitive's clean-up: nothing stays queued to be
+    /// woken in this thread's place.
+    #[test]
+    fn an_unwinding_wait_leaves_no_entry_behind() {
+        let queue = WaitQueue::new();
+        for deadline in [None, Some(Instant::now() + Duration::from_secs(3600))] {
+            let mut cleaned = None;
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                queue.wait_on(
+                    None,
+                    7,
+                    || true,
+                    || panic!("before_sleep fails"),
+                    deadline,
+                    |is_empty| cleaned = Some(is_empty),
+                )
+            }));
+            assert!(outcome.is_err());
+            assert_eq!(queue.len(), 0, "the entry was withdrawn");
+            assert_eq!(cleaned, Some(true), "the clean-up ran, seeing the queue empty");
+            // A notification now finds nobody.
+            assert_eq!(queue.notify_one(|_, _| {}), 0);
+        }
+    }
+}
