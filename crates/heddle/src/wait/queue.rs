@@ -631,7 +631,11 @@ mod tests {
             }));
             assert!(outcome.is_err());
             assert_eq!(queue.len(), 0, "the entry was withdrawn");
-            assert_eq!(cleaned, Some(true), "the clean-up ran, seeing the queue empty");
+            assert_eq!(
+                cleaned,
+                Some(true),
+                "the clean-up ran, seeing the queue empty"
+            );
             // A notification now finds nobody.
             assert_eq!(queue.notify_one(|_, _| {}), 0);
         }
