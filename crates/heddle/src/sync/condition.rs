@@ -291,6 +291,18 @@ impl Condition {
     /// let mut g = lock.lock();
     /// cond.wait_while(&mut g, |n| *n == 0); // returns at once: 3 != 0
     /// ```
+    ///
+    /// With an [`RLock`](super::RLock) the predicate gets the guard (shared access):
+    ///
+    /// ```
+    /// use heddle::sync::{Condition, RLock};
+    /// use std::cell::Cell;
+    /// let (lock, cond) = (RLock::new(Cell::new(3)), Condition::new());
+    /// let _outer = lock.lock();
+    /// let mut g = lock.lock(); // two levels deep
+    /// cond.wait_while(&mut g, |g| g.get() == 0); // returns at once
+    /// assert_eq!(lock.depth(), 2);
+    /// ```
     #[track_caller]
     pub fn wait_while<G: ConditionGuard>(
         &self,
