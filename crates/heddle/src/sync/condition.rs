@@ -441,23 +441,23 @@ impl Condition {
             )
         }));
         let relock_panic = released.and_then(|saved| retake(guard, saved, at));
-        match result {
-            Ok(WaitResult::Invalid) => {
-                let site = other.unwrap_or(raw.site());
-                panic!(
-                    "Condition (created at {}) was used with two different Locks \
-                     (created at {} and at {}). A Condition protects the state of one \
-                     Lock: create one Condition per Lock",
-                    self.site,
-                    site,
-                    raw.site()
-                );
-            }
-            // A report during the sleep came first; one while re-taking is dropped.
-            Err(payload) => panic::resume_unwind(payload),
-            Ok(_) if relock_panic.is_some() => panic::resume_unwind(relock_panic.expect("checked")),
-            Ok(result) => result != WaitResult::TimedOut,
+        // A report during the sleep came first; one while re-taking is then dropped.
+        let result = result.unwrap_or_else(|payload| panic::resume_unwind(payload));
+        if let Some(payload) = relock_panic {
+            panic::resume_unwind(payload);
         }
+        if result == WaitResult::Invalid {
+            let site = other.unwrap_or(raw.site());
+            panic!(
+                "Condition (created at {}) was used with two different Locks \
+                 (created at {} and at {}). A Condition protects the state of one \
+                 Lock: create one Condition per Lock",
+                self.site,
+                site,
+                raw.site()
+            );
+        }
+        result != WaitResult::TimedOut
     }
 
     /// The last waiter left: forget the lock (runs under the queue lock).
