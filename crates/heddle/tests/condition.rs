@@ -757,3 +757,38 @@ fn rlock_handshake_exact_counts() {
         assert_eq!(consumer.join().unwrap(), ITEMS * (ITEMS + 1) / 2);
     });
 }
+
+/// Every schedule DFS reaches (preemption bound 2): a waiter two levels deep in an
+/// `RLock` and a setter; no lost wake-up, no deadlock, and the waiter always comes back
+/// at depth 2 with the flag set.
+#[test]
+fn rlock_condition_under_the_checker() {
+    use heddle::check::Checker;
+    use heddle::thread::Thread;
+    use std::sync::Arc;
+    let coverage = Checker::dfs()
+        .explore(|| {
+            let shared = Arc::new((RLock::new(Cell::new(false)), Condition::new()));
+            let setter = {
+                let shared = shared.clone();
+                Thread::new(move || {
+                    let (lock, cond) = &*shared;
+                    let g = lock.lock();
+                    g.set(true);
+                    cond.notify_one();
+                })
+                .start()
+            };
+            let (lock, cond) = &*shared;
+            let outer = lock.lock();
+            let mut g = lock.lock();
+            cond.wait_while(&mut g, |g| !g.get());
+            assert!(g.get());
+            assert_eq!(lock.depth(), 2);
+            drop((g, outer));
+            setter.join().unwrap();
+        })
+        .unwrap_or_else(|report| panic!("{report}"));
+    assert!(coverage.is_exhaustive(), "{coverage}");
+    assert!(coverage.executions() > 1, "{coverage}");
+}
