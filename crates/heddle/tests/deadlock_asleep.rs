@@ -831,70 +831,80 @@ fn callback_panic_withdraws_semaphore_acquire() {
     pass_with(None)
 }
 
-/// A waiter wakes from `Condition::wait` while a holder keeps the lock and sleeps on an
-/// event: everyone is asleep, and the waiter's report (in its lock re-acquisition)
-/// panics. The waiter must not release the holder's lock as it unwinds: a third thread
-/// (started by the callback, once the waiter sleeps again) must find the lock held.
-/// Then the holder is let go, the waiter re-takes the lock and only then unwinds.
+/// A condition waiter re-taking its lock closes a lock cycle: it holds `outer` while
+/// waiting on the condition with `inner`; the holder took `inner` and then blocked on
+/// `outer`. The cycle is closed (and reported) by the waiter's re-take, and the
+/// callback panics. The waiter must not unwind without `inner`: its guard would release
+/// the holder's lock. A third thread, started by the callback, checks once the waiter
+/// sleeps again that both locks are still held (before the fix the waiter unwound,
+/// dropping the holder's `inner` and its own `outer`, and the third thread got
+/// `inner`). The cycle is real, so nothing can end it: the third thread ends the
+/// process.
 fn report_during_condition_relock() {
-    let lock = Arc::new(Lock::new(0u32));
+    let inner = Arc::new(Lock::new(0u32));
+    let outer = Arc::new(Lock::new(()));
     let cond = Arc::new(Condition::new());
-    let event = Event::new();
-    let third_got_it = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
-        let (lock, event, third_got_it) = (lock.clone(), event.clone(), third_got_it.clone());
-        deadlock::set_action(Action::Callback(Arc::new(move |_report| {
-            if heddle::thread::current().name() != "waiter" {
-                return; // the other sleepers keep waiting
-            }
-            let (lock, event, third_got_it) = (lock.clone(), event.clone(), third_got_it.clone());
+        let (inner, outer) = (inner.clone(), outer.clone());
+        deadlock::set_action(Action::Callback(Arc::new(move |report| {
+            assert_eq!(report.kind(), DeadlockKind::LockCycle, "{report}");
+            assert_eq!(heddle::thread::current().name(), "waiter", "{report}");
+            let (inner, outer) = (inner.clone(), outer.clone());
             let waiter = common::os_tid();
             std::thread::spawn(move || {
-                // Asleep again re-taking the lock (or gone, before the fix).
+                // Asleep again re-taking `inner` (or gone, before the fix).
                 common::wait_parked(waiter);
-                if lock.try_lock().is_some() {
-                    third_got_it.store(true, std::sync::atomic::Ordering::SeqCst);
+                let inner_free = inner.try_lock().is_some();
+                let outer_free = outer.try_lock().is_some();
+                if inner_free || outer_free {
+                    eprintln!(
+                        "FAIL: a third thread got {} while the cycle held it",
+                        if inner_free {
+                            "the holder's lock"
+                        } else {
+                            "the waiter's lock"
+                        }
+                    );
+                    std::process::exit(1);
                 }
-                event.set();
+                pass_with(None)
             });
             panic::panic_any(CallbackPanic);
         })));
     }
     let (tx, rx) = mpsc::channel();
-    let waiter = {
-        let (lock, cond) = (lock.clone(), cond.clone());
+    {
+        let (inner, outer, cond, tx) = (inner.clone(), outer.clone(), cond.clone(), tx.clone());
         Thread::new(move || {
-            let mut g = lock.lock();
+            let _outer = outer.lock();
+            let mut g = inner.lock();
             tx.send(common::os_tid()).unwrap();
             cond.wait(&mut g);
-            *g += 1; // not reached: the wait unwinds
+            *g += 1;
         })
         .name("waiter")
-        .start()
-    };
+        .start();
+    }
     common::wait_parked(rx.recv().unwrap());
-    let holder = {
-        let (lock, cond, event) = (lock.clone(), cond.clone(), event.clone());
+    {
+        let (inner, outer, tx) = (inner.clone(), outer.clone(), tx.clone());
         Thread::new(move || {
-            let mut g = lock.lock();
-            assert!(cond.notify_one());
-            event.wait();
-            *g += 10;
+            let _inner = inner.lock();
+            tx.send(common::os_tid()).unwrap();
+            let _outer = outer.lock(); // waits for the waiter: no cycle yet
         })
         .name("holder")
-        .start()
-    };
-    let err = waiter
-        .join()
-        .expect_err("the waiter unwinds with the callback's panic");
-    assert!(err.into_panic().is::<CallbackPanic>());
-    holder.join().unwrap();
-    assert!(
-        !third_got_it.load(std::sync::atomic::Ordering::SeqCst),
-        "a third thread took the lock while the holder held it"
-    );
-    assert_eq!(*lock.try_lock().expect("free at the end"), 10);
-    pass_with(None)
+        .start();
+    }
+    // The holder is registered as waiting for `outer` once it sleeps: wake the waiter,
+    // whose re-take of `inner` closes the cycle.
+    common::wait_parked(rx.recv().unwrap());
+    assert!(cond.notify_one());
+    // Wait outside heddle (not an untimed heddle wait: no all-asleep report), for the
+    // third thread to end the process.
+    let (_keep, never) = mpsc::channel::<()>();
+    let _ = never.recv();
+    unreachable!("the third thread ends the process");
 }
 
 /// The parent has a non-daemon heddle thread asleep in an untimed wait when it forks.
