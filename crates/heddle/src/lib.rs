@@ -9,6 +9,31 @@
 //! primitive poisons on panic (as in Python and parking_lot): a guard dropped during a
 //! panic simply releases.
 //!
+//! ## Timeouts: one rule
+//!
+//! A `_timeout` call always makes a *timed* wait, whatever the timeout: a huge finite
+//! one and `Duration::MAX` alike wait until that deadline (saturated at the furthest
+//! instant the clock can represent, centuries away). Being timed, such a wait is never
+//! reported by the deadlock detector (a timed wait ends on its own), and under the
+//! checker it ends by timing out when nothing else can run. To wait with no timeout
+//! (and be covered by deadlock detection), call the form without one (`lock`, `wait`,
+//! `get`, ...). (std turns a deadline it cannot represent into "no timeout"; heddle
+//! does not, so that `Duration::MAX` and `Duration::from_secs(u64::MAX / 4)` behave
+//! alike.)
+//!
+//! ```
+//! use heddle::sync::Semaphore;
+//! use std::time::Duration;
+//! let s = Semaphore::new(1);
+//! // Timed, however long: returns at once here since a permit is free.
+//! assert!(s.acquire_timeout(Duration::MAX).is_some());
+//! ```
+//!
+//! ## Forked children
+//!
+//! See [`thread`]'s "Forking" section for what a child made by `fork()` without `exec`
+//! may use.
+//!
 //! ```
 //! use heddle::sync::Lock;
 //! use heddle::thread::Thread;

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{bunch, on_panic, Bunch, LONG, SHORT};
-use heddle::sync::{Condition, Lock};
+use heddle::sync::{Condition, Lock, RLock, RLockGuard};
 
 /// What waiters and the notifier share, under one lock.
 #[derive(Debug, Default)]
@@ -217,7 +217,7 @@ fn wait_timeout_notified_is_not_timed_out() {
 }
 
 #[test]
-fn unrepresentable_timeout_means_wait_forever() {
+fn duration_max_waits_until_notified() {
     let setup = Setup::new();
     thread::scope(|s| {
         let h = s.spawn(|| {
@@ -584,4 +584,211 @@ fn bounded_buffer_producer_consumer_exact_counts() {
         "max_len {}",
         st.max_len
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Condition over an RLock: Python's `Condition(RLock())` (issue 13, point 7). CPython's
+// `ConditionTests` run over both lock types; the RLock-specific part is that a wait
+// releases *every* level (`_release_save`) and restores the same depth after
+// (`_acquire_restore`).
+
+use std::cell::Cell;
+
+/// What the RLock tests share: the data is shared-access only (an `RLock`), so the
+/// counters are `Cell`s.
+#[derive(Debug, Default)]
+struct RGate {
+    waiting: Cell<usize>,
+    woken: Cell<usize>,
+}
+
+/// A thread holding an `RLock` three levels deep sleeps in `wait_while`: another thread
+/// can take the lock meanwhile (every level was released), and the waiter comes back
+/// owning it three deep, its outer guards still valid.
+#[test]
+fn rlock_wait_releases_every_level_and_restores_the_depth() {
+    let lock = RLock::new(Cell::new(false));
+    let cond = Condition::new();
+    thread::scope(|s| {
+        let outer = lock.lock();
+        let middle = lock.lock();
+        let mut inner = lock.lock();
+        assert_eq!(lock.depth(), 3);
+        s.spawn(|| {
+            // Only possible while the waiter sleeps: it held the lock three deep.
+            let g = lock.lock();
+            assert_eq!(lock.depth(), 1);
+            g.set(true);
+            cond.notify_one();
+        });
+        cond.wait_while(&mut inner, |g| !g.get());
+        assert!(inner.get());
+        assert!(lock.is_owned_by_current_thread());
+        assert_eq!(lock.depth(), 3);
+        drop(inner);
+        assert_eq!(lock.depth(), 2);
+        drop((middle, outer));
+        assert!(!lock.is_locked());
+    });
+}
+
+/// Levels taken with `acquire()` are restored too: `release()` can still give them back
+/// after the wait.
+#[test]
+fn rlock_wait_restores_manual_levels() {
+    let lock = RLock::new(());
+    let cond = Condition::new();
+    lock.acquire();
+    lock.acquire();
+    let mut g = lock.lock();
+    assert!(cond.wait_timeout(&mut g, Duration::ZERO).timed_out());
+    assert_eq!(lock.depth(), 3);
+    assert_eq!(bunch(1, |_| lock.try_lock().is_none()), vec![true]);
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Ok(()));
+    drop(g);
+    assert!(!lock.is_locked());
+}
+
+/// CPython's `test_timeout` over an RLock: the wait times out and returns holding the
+/// lock at its depth; while it waited, the lock was free for others.
+#[test]
+fn rlock_wait_timeout_times_out_and_released_meanwhile() {
+    let lock = RLock::new(Cell::new(0u32));
+    let cond = Condition::new();
+    thread::scope(|s| {
+        let _outer = lock.lock();
+        let mut g = lock.lock();
+        let other = s.spawn(|| {
+            // Takes the lock during the wait (retrying until the waiter is asleep).
+            loop {
+                if let Some(g) = lock.try_lock() {
+                    g.set(g.get() + 1);
+                    return;
+                }
+                thread::yield_now();
+            }
+        });
+        let mut timed_out = true;
+        while lock_data(&g) == 0 {
+            timed_out = cond.wait_timeout(&mut g, SHORT).timed_out();
+        }
+        assert!(timed_out, "nobody notified");
+        assert_eq!(lock.depth(), 2);
+        other.join().unwrap();
+    });
+    assert!(!lock.is_locked());
+}
+
+fn lock_data(g: &RLockGuard<'_, Cell<u32>>) -> u32 {
+    g.get()
+}
+
+/// CPython's `test_notify` over an RLock: exact counts for notify(1), notify(n) and
+/// notify_all, each waiter holding the lock two levels deep.
+#[test]
+fn rlock_notify_one_n_and_all_wake_exact_counts() {
+    const N: usize = 5;
+    let lock = RLock::new(RGate::default());
+    let cond = Condition::new();
+    let progress = Condition::new();
+    let wait_for = |what: &str, done: &dyn Fn(&RGate) -> bool| {
+        let mut g = lock.lock();
+        let r = progress.wait_while_timeout(&mut g, LONG, |g| !done(g));
+        assert!(!r.timed_out(), "{what}");
+    };
+    thread::scope(|s| {
+        let _release = on_panic(|| {
+            cond.notify_all();
+        });
+        let waiters = Bunch::start(s, N, |_| {
+            let outer = lock.lock();
+            let mut g = lock.lock();
+            g.waiting.set(g.waiting.get() + 1);
+            progress.notify_all();
+            cond.wait(&mut g);
+            assert_eq!(lock.depth(), 2, "the depth is restored");
+            g.woken.set(g.woken.get() + 1);
+            progress.notify_all();
+            drop((g, outer));
+        });
+        wait_for("all waiting", &|g| g.waiting.get() == N);
+        // Every waiter is asleep on `cond` (they count themselves under the lock before
+        // waiting, and the wait enqueues before releasing it).
+        assert_eq!(cond.notify_one() as usize, 1);
+        wait_for("one woken", &|g| g.woken.get() == 1);
+        assert_eq!(cond.notify(3), 3);
+        wait_for("four woken", &|g| g.woken.get() == 4);
+        assert_eq!(lock.lock().woken.get(), 4);
+        assert_eq!(cond.notify_all(), 1);
+        waiters.finish();
+    });
+    assert_eq!(lock.into_inner().woken.get(), N);
+}
+
+/// A producer/consumer handshake over `Condition(RLock())` with re-entry inside the
+/// critical section: every item exactly once.
+#[test]
+fn rlock_handshake_exact_counts() {
+    const ITEMS: u64 = 2_000;
+    let lock = RLock::new(std::cell::RefCell::new(VecDeque::new()));
+    let not_empty = Condition::new();
+    let not_full = Condition::new();
+    thread::scope(|s| {
+        let consumer = s.spawn(|| {
+            let mut sum = 0u64;
+            for _ in 0..ITEMS {
+                let mut g = lock.lock();
+                not_empty.wait_while(&mut g, |g| g.borrow().is_empty());
+                // Re-entry while holding it: the same thread may take it again.
+                let again = lock.lock();
+                sum += again.borrow_mut().pop_front().expect("an item");
+                drop(again);
+                not_full.notify_one();
+            }
+            sum
+        });
+        for i in 1..=ITEMS {
+            let mut g = lock.lock();
+            not_full.wait_while(&mut g, |g| g.borrow().len() >= 4);
+            g.borrow_mut().push_back(i);
+            not_empty.notify_one();
+        }
+        assert_eq!(consumer.join().unwrap(), ITEMS * (ITEMS + 1) / 2);
+    });
+}
+
+/// Every schedule DFS reaches (preemption bound 2): a waiter two levels deep in an
+/// `RLock` and a setter; no lost wake-up, no deadlock, and the waiter always comes back
+/// at depth 2 with the flag set.
+#[test]
+fn rlock_condition_under_the_checker() {
+    use heddle::check::Checker;
+    use heddle::thread::Thread;
+    use std::sync::Arc;
+    let coverage = Checker::dfs()
+        .explore(|| {
+            let shared = Arc::new((RLock::new(Cell::new(false)), Condition::new()));
+            let setter = {
+                let shared = shared.clone();
+                Thread::new(move || {
+                    let (lock, cond) = &*shared;
+                    let g = lock.lock();
+                    g.set(true);
+                    cond.notify_one();
+                })
+                .start()
+            };
+            let (lock, cond) = &*shared;
+            let outer = lock.lock();
+            let mut g = lock.lock();
+            cond.wait_while(&mut g, |g| !g.get());
+            assert!(g.get());
+            assert_eq!(lock.depth(), 2);
+            drop((g, outer));
+            setter.join().unwrap();
+        })
+        .unwrap_or_else(|report| panic!("{report}"));
+    assert!(coverage.is_exhaustive(), "{coverage}");
+    assert!(coverage.executions() > 1, "{coverage}");
 }

@@ -146,6 +146,34 @@ const SCENARIOS: &[Scenario] = &[
         expect: Expect::PassReported,
         ignore: None,
     },
+    // Issue 11, points 1 and 2: a report's action that unwinds must leave no waiter
+    // behind, and a condition's re-acquisition must keep mutual exclusion.
+    Scenario {
+        name: "a_panicking_callback_withdraws_a_rendezvous_get",
+        run: callback_panic_withdraws_rendezvous_get,
+        expect: Expect::Pass,
+        ignore: None,
+    },
+    Scenario {
+        name: "a_panicking_callback_withdraws_a_semaphore_acquire",
+        run: callback_panic_withdraws_semaphore_acquire,
+        expect: Expect::Pass,
+        ignore: None,
+    },
+    Scenario {
+        name: "a_report_while_a_condition_retakes_its_lock_keeps_mutual_exclusion",
+        run: report_during_condition_relock,
+        expect: Expect::Pass,
+        ignore: None,
+    },
+    // Issue 11, point 6.
+    #[cfg(target_os = "linux")]
+    Scenario {
+        name: "a_forked_child_inherits_none_of_the_parents_threads",
+        run: forked_child,
+        expect: Expect::Pass,
+        ignore: None,
+    },
 ];
 
 fn main() -> ExitCode {
@@ -733,4 +761,232 @@ fn last_heddle_worker_exits() {
     drop(sem.acquire());
     drop(worker);
     panic!("nobody releases the semaphore");
+}
+
+/// What the panicking callbacks below panic with.
+#[derive(Debug)]
+struct CallbackPanic;
+
+/// A callback that panics on the threads named in `on` (and returns on the others).
+fn panic_in(on: &'static [&'static str]) -> Action {
+    Action::Callback(Arc::new(move |_report| {
+        if on.contains(&heddle::thread::current().name()) {
+            panic::panic_any(CallbackPanic);
+        }
+    }))
+}
+
+/// Run `f`, which must unwind with the callback's panic.
+fn unwinds_with_callback_panic(f: impl FnOnce()) {
+    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("the callback panics");
+    assert!(payload.is::<CallbackPanic>(), "the callback's own payload");
+}
+
+/// Overwrite the stack below the caller (where an unwound wait's frame was).
+#[inline(never)]
+fn scribble_stack() -> u64 {
+    let mut junk = [0xa5u8; 16 * 1024];
+    std::hint::black_box(&mut junk);
+    junk.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// The main thread alone blocks in a rendezvous `get`; the all-asleep report's
+/// callback panics. The unwound `get` must have withdrawn: a later `put` finds no
+/// getter (before the fix it handed its item into the dead frame, and glibc aborted).
+fn callback_panic_withdraws_rendezvous_get() {
+    deadlock::set_action(panic_in(&["MainThread"]));
+    let queue = Queue::<Box<u64>>::bounded(0);
+    unwinds_with_callback_panic(|| drop(queue.get()));
+    std::hint::black_box(scribble_stack());
+    match queue.try_put(Box::new(7)) {
+        Err(heddle::queue::TryPutError::Full(item)) => assert_eq!(*item, 7),
+        other => panic!("a put found the getter that had left: {other:?}"),
+    }
+    pass_with(None)
+}
+
+/// The main thread's `acquire` is reported and unwinds; then a worker waits for the
+/// semaphore and the main thread releases one permit. The permit must wake the worker,
+/// not the entry the unwound `acquire` left behind (before the fix the worker slept on,
+/// and the main thread's join was then reported, failing the child).
+fn callback_panic_withdraws_semaphore_acquire() {
+    deadlock::set_action(panic_in(&["MainThread"]));
+    let sem = Arc::new(Semaphore::new(0));
+    unwinds_with_callback_panic(|| drop(sem.acquire()));
+    assert_eq!(sem.available_permits(), 0);
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let sem = sem.clone();
+        Thread::new(move || {
+            tx.send(common::os_tid()).unwrap();
+            sem.acquire().forget();
+        })
+        .name("acquirer")
+        .start()
+    };
+    common::wait_parked(rx.recv().unwrap());
+    sem.release();
+    worker.join().expect("the worker got the released permit");
+    assert_eq!(sem.available_permits(), 0);
+    pass_with(None)
+}
+
+/// A condition waiter re-taking its lock closes a lock cycle: it holds `outer` while
+/// waiting on the condition with `inner`; the holder took `inner` and then blocked on
+/// `outer`. The cycle is closed (and reported) by the waiter's re-take, and the
+/// callback panics. The waiter must not unwind without `inner`: its guard would release
+/// the holder's lock. A third thread, started by the callback, checks once the waiter
+/// sleeps again that both locks are still held (before the fix the waiter unwound,
+/// dropping the holder's `inner` and its own `outer`, and the third thread got
+/// `inner`). The cycle is real, so nothing can end it: the third thread ends the
+/// process.
+fn report_during_condition_relock() {
+    let inner = Arc::new(Lock::new(0u32));
+    let outer = Arc::new(Lock::new(()));
+    let cond = Arc::new(Condition::new());
+    {
+        let (inner, outer) = (inner.clone(), outer.clone());
+        deadlock::set_action(Action::Callback(Arc::new(move |report| {
+            assert_eq!(report.kind(), DeadlockKind::LockCycle, "{report}");
+            assert_eq!(heddle::thread::current().name(), "waiter", "{report}");
+            let (inner, outer) = (inner.clone(), outer.clone());
+            let waiter = common::os_tid();
+            std::thread::spawn(move || {
+                // Asleep again re-taking `inner` (or gone, before the fix).
+                common::wait_parked(waiter);
+                let inner_free = inner.try_lock().is_some();
+                let outer_free = outer.try_lock().is_some();
+                if inner_free || outer_free {
+                    eprintln!(
+                        "FAIL: a third thread got {} while the cycle held it",
+                        if inner_free {
+                            "the holder's lock"
+                        } else {
+                            "the waiter's lock"
+                        }
+                    );
+                    std::process::exit(1);
+                }
+                pass_with(None)
+            });
+            panic::panic_any(CallbackPanic);
+        })));
+    }
+    let (tx, rx) = mpsc::channel();
+    {
+        let (inner, outer, cond, tx) = (inner.clone(), outer.clone(), cond.clone(), tx.clone());
+        Thread::new(move || {
+            let _outer = outer.lock();
+            let mut g = inner.lock();
+            tx.send(common::os_tid()).unwrap();
+            cond.wait(&mut g);
+            *g += 1;
+        })
+        .name("waiter")
+        .start();
+    }
+    common::wait_parked(rx.recv().unwrap());
+    {
+        let (inner, outer, tx) = (inner.clone(), outer.clone(), tx.clone());
+        Thread::new(move || {
+            let _inner = inner.lock();
+            tx.send(common::os_tid()).unwrap();
+            let _outer = outer.lock(); // waits for the waiter: no cycle yet
+        })
+        .name("holder")
+        .start();
+    }
+    // The holder is registered as waiting for `outer` once it sleeps: wake the waiter,
+    // whose re-take of `inner` closes the cycle.
+    common::wait_parked(rx.recv().unwrap());
+    assert!(cond.notify_one());
+    // Wait outside heddle (not an untimed heddle wait: no all-asleep report), for the
+    // third thread to end the process.
+    let (_keep, never) = mpsc::channel::<()>();
+    let _ = never.recv();
+    unreachable!("the third thread ends the process");
+}
+
+/// The parent has a non-daemon heddle thread asleep in an untimed wait when it forks.
+/// In the child (which has only the forking thread) that thread must not count: not
+/// in `active_count`, not waited for by `wait_non_daemon`, and not as a sleeper, so an
+/// untimed wait that a std thread ends later is not reported as all-asleep (before the
+/// fix the child's wait was reported, naming the parent's thread). The child also
+/// contends a lock from two threads (exact count), so the lock's slow path runs there.
+#[cfg(target_os = "linux")]
+fn forked_child() {
+    let gate = Event::new();
+    let (sleeper, ()) = {
+        let gate = gate.clone();
+        start("parent-sleeper", move |ready| {
+            ready(());
+            gate.wait();
+        })
+    };
+    common::wait_parked(sleeper);
+    // SAFETY: the other thread of this process is parked in heddle's seam (it holds no
+    // lock); the child runs only `in_forked_child` and ends with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = match panic::catch_unwind(in_forked_child) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        // SAFETY: ends the child at once, running nothing of the parent's.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child failed (status {status:#x}); its stderr says why"
+    );
+    gate.set();
+    pass_with(None)
+}
+
+#[cfg(target_os = "linux")]
+fn in_forked_child() {
+    assert_eq!(
+        heddle::thread::active_count(),
+        1,
+        "the child has one thread: {:?}",
+        heddle::thread::enumerate()
+    );
+    assert!(
+        heddle::thread::wait_non_daemon_timeout(Duration::ZERO),
+        "the parent's non-daemon thread is not the child's"
+    );
+    // Two threads contend a heddle lock: exact count.
+    let counter = Arc::new(Lock::new(0u64));
+    let adders: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    for a in adders {
+        a.join().unwrap();
+    }
+    assert_eq!(*counter.lock(), 40_000);
+    // An untimed wait a std thread ends later (well after the detector's first look).
+    let event = Event::new();
+    let me = common::os_tid();
+    let setter = {
+        let event = event.clone();
+        std::thread::spawn(move || {
+            common::wait_parked(me);
+            std::thread::sleep(Duration::from_millis(50));
+            event.set();
+        })
+    };
+    assert!(event.wait(), "set by the std thread, not reported");
+    setter.join().unwrap();
 }

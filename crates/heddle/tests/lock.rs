@@ -137,6 +137,33 @@ fn lock_timeout_is_not_reentrant() {
     assert!(lock.lock_timeout(SHORT).is_none());
 }
 
+/// What the docs say re-entry does (issue 13, point 8): `lock` on a `Lock` the thread
+/// holds is reported at once as a one-thread cycle; with the default action it panics
+/// with the report, and the first guard releases as the panic unwinds past it.
+#[test]
+fn reentry_is_reported_as_a_one_thread_deadlock() {
+    let lock = Lock::new(0);
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _first = lock.lock();
+        let _second = lock.lock();
+    }))
+    .expect_err("re-entry is reported");
+    let report = payload
+        .downcast::<heddle::deadlock::DeadlockReport>()
+        .expect("the payload is the report");
+    assert_eq!(
+        report.kind(),
+        heddle::deadlock::DeadlockKind::LockCycle,
+        "{report}"
+    );
+    assert!(
+        !lock.is_locked(),
+        "the first guard released while unwinding"
+    );
+    *lock.lock() += 1;
+    assert_eq!(*lock.lock(), 1);
+}
+
 #[test]
 fn lock_timeout_zero_on_free_lock_succeeds() {
     let lock = Lock::new(3);

@@ -251,7 +251,7 @@ fn zero_timeouts_do_not_block() {
 }
 
 #[test]
-fn huge_timeouts_mean_forever() {
+fn huge_timeouts_wait_until_satisfied() {
     let q = Queue::unbounded();
     let got = blocked_until(|| q.get_timeout(Duration::MAX), || q.put(1).unwrap());
     assert_eq!(got, Ok(1));
@@ -755,4 +755,93 @@ fn handles_share_one_queue() {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<Queue<String>>();
     let _ = Arc::new(a);
+}
+
+// ---------------------------------------------------------------------------------
+// Any capacity works (issue 11, point 9): a capacity too large to allocate up front as a
+// ring gets a queue that allocates as it fills, with the bound kept exactly.
+
+#[test]
+fn huge_capacities_work_and_allocate_lazily() {
+    for cap in [1usize << 40, usize::MAX / 8, usize::MAX] {
+        let q = Queue::bounded(cap);
+        assert_eq!(q.capacity(), Some(cap));
+        for i in 0..1000u64 {
+            q.put(i).unwrap();
+        }
+        assert_eq!(q.qsize(), 1000);
+        assert!(!q.is_full());
+        for i in 0..1000u64 {
+            assert_eq!(q.get(), Ok(i), "FIFO order");
+        }
+        assert!(q.is_empty());
+    }
+}
+
+/// Items large enough that a ring of 8193 would take over 64 MiB: the lazily allocated
+/// FIFO, which must keep the bound exactly (full at 8193, a blocked put woken by a get).
+#[test]
+fn a_lazily_allocated_queue_keeps_its_bound_exactly() {
+    type Big = [u8; 8 * 1024];
+    const CAP: usize = 8193;
+    let big = |i: usize| Box::new([i as u8; 8 * 1024]);
+    let q: Queue<Big> = Queue::bounded(CAP);
+    for i in 0..CAP {
+        assert!(q.try_put(*big(i)).is_ok(), "room for item {i}");
+    }
+    assert!(q.is_full());
+    assert!(matches!(q.try_put(*big(9)), Err(TryPutError::Full(_))));
+    std::thread::scope(|s| {
+        let producer = s.spawn(|| q.put(*big(200)).is_ok());
+        // The producer waits for room; one get makes it.
+        assert_eq!(q.get().unwrap()[0], 0);
+        assert!(producer.join().unwrap());
+    });
+    assert_eq!(q.qsize(), CAP);
+    for i in 1..CAP {
+        assert_eq!(q.get().unwrap()[0], i as u8);
+    }
+    assert_eq!(q.get().unwrap()[0], 200);
+    assert!(q.is_empty());
+}
+
+/// Many producers and consumers on a huge-capacity queue: every item exactly once.
+#[test]
+fn a_lazily_allocated_queue_delivers_every_item_once() {
+    const PRODUCERS: u64 = 4;
+    const PER: u64 = 5_000;
+    let q = Queue::bounded(usize::MAX);
+    let sums: Vec<u64> = std::thread::scope(|s| {
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let q = q.clone();
+                s.spawn(move || {
+                    for i in 0..PER {
+                        q.put(p * PER + i + 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..3)
+            .map(|_| {
+                let q = q.clone();
+                s.spawn(move || {
+                    let mut sum = 0;
+                    while let Ok(v) = q.get() {
+                        sum += v;
+                        q.task_done().unwrap();
+                    }
+                    sum
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        q.join(); // every item put has been got and marked done
+        q.shutdown(false);
+        consumers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let n = PRODUCERS * PER;
+    assert_eq!(sums.iter().sum::<u64>(), n * (n + 1) / 2);
 }

@@ -157,13 +157,90 @@ fn release_from_another_thread_is_not_owner() {
     assert!(!lock.is_locked());
 }
 
+/// Issue 11, point 3: `release()` of a level a guard holds, then the guard dropped after
+/// another thread took the lock, used to release that other thread's hold (and race on
+/// the depth). `release()` now only gives back levels taken by `acquire()`, so the guard
+/// keeps its level until it is dropped.
 #[test]
-#[should_panic(expected = "released manually")]
-fn guard_dropped_after_manual_release_panics() {
+fn release_cannot_take_a_guards_level() {
     let lock = RLock::new(());
     let guard = lock.lock();
-    lock.release().unwrap();
+    assert_eq!(lock.release(), Err(RLockError::HeldByGuards));
+    assert!(lock.is_owned_by_current_thread());
+    assert_eq!(lock.depth(), 1);
+    // Another thread cannot take it while the guard lives...
+    assert_eq!(bunch(1, |_| lock.try_lock().is_none()), vec![true]);
     drop(guard);
+    // ...and gets it once the guard is gone; its hold is its own.
+    let (taken, owner_after) = std::thread::scope(|s| {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let lock = &lock;
+        let other = s.spawn(move || {
+            let g = lock.lock();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            let still = lock.is_owned_by_current_thread() && lock.depth() == 1;
+            drop(g);
+            still
+        });
+        held_rx.recv().unwrap();
+        // The owner's level is not ours: neither release nor a guard can end it.
+        assert_eq!(lock.release(), Err(RLockError::NotOwner));
+        assert!(lock.try_lock().is_none());
+        go_tx.send(()).unwrap();
+        (other.join().unwrap(), lock.is_locked())
+    });
+    assert!(taken, "the other thread kept its hold at depth 1");
+    assert!(!owner_after);
+}
+
+/// Manual levels and guard levels mix: `release()` gives back only the manual ones, in
+/// any order with the guards.
+#[test]
+fn release_gives_back_only_acquired_levels() {
+    let lock = RLock::new(());
+    lock.acquire();
+    let g = lock.lock();
+    lock.acquire();
+    assert_eq!(lock.depth(), 3);
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Ok(()));
+    assert_eq!(lock.release(), Err(RLockError::HeldByGuards));
+    assert_eq!(lock.depth(), 1);
+    drop(g);
+    assert!(!lock.is_locked());
+    assert_eq!(lock.release(), Err(RLockError::NotOwner));
+}
+
+#[test]
+fn held_by_guards_message_says_what_to_do() {
+    let msg = RLockError::HeldByGuards.to_string();
+    assert!(msg.contains("drop the guard"), "{msg}");
+}
+
+/// Issue 13, point 8: `Debug` shows the owner's ident and the depth.
+#[test]
+fn debug_shows_owner_and_depth() {
+    let lock = RLock::new(5);
+    let free = format!("{lock:?}");
+    assert!(free.contains("data: 5, owner: None, depth: 0"), "{free}");
+    let me = heddle::thread::current().ident();
+    let a = lock.lock();
+    let b = lock.lock();
+    let held = format!("{lock:?}");
+    assert!(
+        held.contains(&format!("owner: Some({me}), depth: 2")),
+        "{held}"
+    );
+    // From another thread: the data is not shown, the owner and depth are.
+    let seen = bunch(1, |_| format!("{lock:?}")).pop().unwrap();
+    assert!(
+        seen.contains(&format!("data: <locked>, owner: Some({me}), depth: 2")),
+        "{seen}"
+    );
+    drop((a, b));
+    assert_eq!(lock.depth(), 0);
 }
 
 #[test]

@@ -56,8 +56,31 @@ fn acquire_and_release() {
     // An unbounded semaphore may be released above its initial count, as in Python.
     s.release();
     assert_eq!(s.available_permits(), 3);
-    s.release_n(0);
-    assert_eq!(s.available_permits(), 3);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .expect("a panic message")
+}
+
+/// Python's `Semaphore.release(0)` raises `ValueError` (issue 13, point 8): releasing
+/// nothing is refused, and nothing changes.
+#[test]
+fn release_n_zero_is_rejected_as_in_python() {
+    let s = Semaphore::new(2);
+    let err = panic::catch_unwind(AssertUnwindSafe(|| s.release_n(0))).unwrap_err();
+    let msg = panic_message(&*err);
+    assert!(msg.contains("n must be one or more"), "{msg}");
+    assert_eq!(s.available_permits(), 2);
+    let b = BoundedSemaphore::new(2);
+    drop(b.acquire());
+    let err = panic::catch_unwind(AssertUnwindSafe(|| b.release_n(0))).unwrap_err();
+    let msg = panic_message(&*err);
+    assert!(msg.contains("n must be one or more"), "{msg}");
+    assert_eq!(b.available_permits(), 2);
 }
 
 #[test]
@@ -602,7 +625,6 @@ fn bounded_release_n_is_all_or_none() {
         })
     );
     assert_eq!(s.available_permits(), 1, "a refused release_n adds nothing");
-    assert_eq!(s.release_n(0), Ok(()));
     assert_eq!(s.release_n(2), Ok(()));
     assert_eq!(s.available_permits(), 3);
     assert!(s.release_n(1).is_err());

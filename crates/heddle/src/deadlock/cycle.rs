@@ -104,6 +104,30 @@ impl Drop for LockWait {
     }
 }
 
+/// Before `fork()`: hold the table, so that the child gets it whole.
+pub(crate) fn fork_prepare() {
+    std::mem::forget(WAITS.lock());
+}
+
+/// After `fork()`, in the parent: let go of the table.
+pub(crate) fn fork_parent() {
+    // SAFETY: `fork_prepare` locked it on this thread and forgot the guard.
+    unsafe { WAITS.force_unlock() };
+}
+
+/// After `fork()`, in the child: the forking thread was running, not waiting, and every
+/// other registered waiter is a parent thread the child does not have: empty the table
+/// (a lock still held by one of them stays held, but no cycle runs through it).
+pub(crate) fn fork_child() {
+    // SAFETY: `fork_prepare` locked it on this thread (the one the child continues).
+    let waits = unsafe { &mut *WAITS.data_ptr() };
+    if let Some(waits) = waits.as_mut() {
+        waits.clear();
+    }
+    // SAFETY: as above.
+    unsafe { WAITS.force_unlock() };
+}
+
 /// How thread `id`'s lock wait reads in an all-asleep report, if it is registered as
 /// waiting for a lock (lock waits carry no `WaitFor` of their own). `name_of` names the
 /// holder, who need not be waiting for a lock.

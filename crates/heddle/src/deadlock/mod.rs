@@ -45,6 +45,10 @@ use crate::wait::observe;
 
 pub(crate) use asleep::{all_asleep, worth_watching};
 pub(crate) use cycle::LockWait;
+pub(crate) use cycle::{
+    fork_child as cycle_fork_child, fork_parent as cycle_fork_parent,
+    fork_prepare as cycle_fork_prepare,
+};
 pub(crate) use order::{before_acquire, on_drop, on_release, reset_checked};
 pub(crate) use reads::{add as read_taken, remove as read_released};
 pub use report::{DeadlockKind, DeadlockReport};
@@ -70,6 +74,20 @@ pub enum Action {
     /// Print the report to stderr and keep waiting (the process stays deadlocked).
     Log,
     /// Call this function with the report, then keep waiting.
+    ///
+    /// For an all-asleep report the callback runs on the reporting thread while that
+    /// thread is still queued in its wait (so a wake-up sent meanwhile is not missed):
+    /// keep it short and do not block on heddle primitives in it (log, send the report
+    /// over a std channel, set a flag). A callback may panic to end the wait: the
+    /// thread withdraws from the wait before the panic goes on, exactly as with
+    /// [`Action::Panic`], so no primitive is left with a stale waiter. If the wait was
+    /// woken while the callback ran, it was no deadlock: the wake-up is kept, and the
+    /// panic is dropped with a note on stderr. A panic during a [`Condition`]'s
+    /// re-acquisition of its lock continues only once the lock is held again (see
+    /// [`Condition::wait`]).
+    ///
+    /// [`Condition`]: crate::sync::Condition
+    /// [`Condition::wait`]: crate::sync::Condition::wait
     Callback(Arc<dyn Fn(&DeadlockReport) + Send + Sync>),
 }
 
@@ -95,9 +113,20 @@ pub fn set_action(action: Action) {
     *ACTION.write() = action;
 }
 
+/// The configured action, read once: a report is acted on with the action of this
+/// one read, even if [`set_action`] changes it meanwhile.
+pub(crate) fn action() -> Action {
+    ACTION.read().clone()
+}
+
 /// Act on a report according to [`set_action`]. Called with no heddle lock held.
 pub(crate) fn act(report: DeadlockReport) {
-    let action = ACTION.read().clone();
+    act_as(&action(), report);
+}
+
+/// Act on a report with `action` (read by the caller with [`action`], which decided
+/// from it what to undo first).
+pub(crate) fn act_as(action: &Action, report: DeadlockReport) {
     match action {
         Action::Panic => {
             // The default panic hook prints only string payloads ("Box<dyn Any>" for
@@ -113,12 +142,6 @@ pub(crate) fn act(report: DeadlockReport) {
         Action::Log => eprintln!("{report}"),
         Action::Callback(f) => f(&report),
     }
-}
-
-/// Whether the configured action unwinds the reporting thread (so a waiter must
-/// withdraw from its queue before acting).
-pub(crate) fn action_unwinds() -> bool {
-    matches!(*ACTION.read(), Action::Panic)
 }
 
 /// Turn lock-order checking on or off for the process (also on when the environment

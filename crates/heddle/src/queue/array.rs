@@ -96,6 +96,11 @@ impl<T> Array<T> {
         self.cap
     }
 
+    /// What a ring of `cap` slots allocates up front (`None`: more than `usize` holds).
+    pub(super) fn bytes_for(cap: usize) -> Option<usize> {
+        cap.checked_mul(std::mem::size_of::<Slot<T>>())
+    }
+
     /// The position after `pos`.
     #[inline]
     fn next(&self, pos: usize) -> usize {

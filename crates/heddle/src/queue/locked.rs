@@ -5,6 +5,11 @@
 //! `O(log n)` comparisons for the heap). The mutex is parking_lot's, held only around
 //! the store operation; waiting for items or room goes through the seam like every
 //! other flavour.
+//!
+//! It also serves a FIFO whose capacity is too large to allocate up front as a ring
+//! (`Queue::bounded(1 << 40)`): a `VecDeque` that grows with the items it holds.
+
+use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 
@@ -15,6 +20,8 @@ use super::priority::{Panic, Priority};
 pub(super) enum Store<T> {
     Lifo(Lifo<T>),
     Priority(Priority<T>),
+    /// First in, first out, allocated as it fills.
+    Fifo(VecDeque<T>),
 }
 
 impl<T> Store<T> {
@@ -22,6 +29,7 @@ impl<T> Store<T> {
         match self {
             Store::Lifo(s) => s.len(),
             Store::Priority(s) => s.len(),
+            Store::Fifo(s) => s.len(),
         }
     }
 }
@@ -77,6 +85,10 @@ impl<T> Locked<T> {
                 Ok(())
             }
             Store::Priority(s) => s.push(item),
+            Store::Fifo(s) => {
+                s.push_back(item);
+                Ok(())
+            }
         })
     }
 
@@ -86,6 +98,7 @@ impl<T> Locked<T> {
         let popped = match &mut inner.store {
             Store::Lifo(s) => Ok(s.pop()),
             Store::Priority(s) => s.pop(),
+            Store::Fifo(s) => Ok(s.pop_front()),
         };
         match popped {
             Ok(Some(item)) => {
@@ -131,6 +144,7 @@ impl<T> Locked<T> {
         let items = match &mut inner.store {
             Store::Lifo(s) => s.drain(),
             Store::Priority(s) => s.drain(),
+            Store::Fifo(s) => std::mem::take(s).into(),
         };
         inner.gets += items.len() as u64;
         items

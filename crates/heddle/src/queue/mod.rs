@@ -50,7 +50,10 @@
 //! A file per flavour, as in crossbeam-channel:
 //!
 //! * `bounded(n)`, `n > 0`: a lock-free ring of `n` sequence-stamped slots (Vyukov's
-//!   bounded MPMC queue), allocated up front;
+//!   bounded MPMC queue), allocated up front, as long as the ring takes at most
+//!   64 MiB; a larger capacity (`bounded(1 << 40)`) gets a FIFO
+//!   under a short mutex that allocates as it fills, so any capacity works and costs
+//!   memory only for the items held;
 //! * `unbounded()`: a lock-free linked list of 30-slot blocks, allocated as it grows
 //!   (the last block drained is kept for the next one needed);
 //! * `bounded(0)`: a rendezvous, no buffer: each item passes from a putter to a getter
@@ -142,6 +145,10 @@ use util::CachePadded;
 use zero::Zero;
 
 use crate::wait::{deadline_after, Object, SpinWait, WaitFor, WaitResult};
+
+/// The most a `bounded(n)` ring may allocate up front; above it, the queue allocates as
+/// it fills (see [`Queue::bounded`]).
+const EAGER_RING_BYTES: usize = 64 << 20;
 
 /// Whether `deadline` is still ahead (always, without one).
 #[inline]
@@ -560,14 +567,16 @@ impl<T> Queue<T> {
     }
 
     /// A FIFO queue holding at most `capacity` items (Python's `Queue(maxsize)`): `put`
-    /// waits while it is full. The slots are allocated up front.
+    /// waits while it is full.
+    ///
+    /// Any capacity works. The slots of a lock-free ring are allocated up front when
+    /// they take at most 64 MiB (four million slots of a word-sized `T`); a larger capacity, such as `bounded(1 << 40)` or `bounded(usize::MAX)`,
+    /// gets a FIFO under a short mutex that allocates only as items arrive (like
+    /// `unbounded`, with the bound kept exactly). Both behave alike; only their speed
+    /// under contention differs.
     ///
     /// `bounded(0)` is a **rendezvous** (a handshake): nothing is stored; `put` waits
     /// until a `get` takes the item, and `get` until a `put` offers one.
-    ///
-    /// # Panics
-    ///
-    /// If `capacity` is too large to index (more than `usize::MAX / 8`).
     ///
     /// ```
     /// use heddle::queue::Queue;
@@ -587,8 +596,13 @@ impl<T> Queue<T> {
     pub fn bounded(capacity: usize) -> Self {
         if capacity == 0 {
             Queue::with_core(Core::Zero(Zero::new()))
-        } else {
+        } else if Array::<T>::bytes_for(capacity).is_some_and(|b| b <= EAGER_RING_BYTES) {
             Queue::with_core(Core::Array(Array::new(capacity)))
+        } else {
+            Queue::with_core(Core::Locked(Locked::new(
+                Store::Fifo(std::collections::VecDeque::new()),
+                Some(capacity),
+            )))
         }
     }
 

@@ -156,6 +156,11 @@ impl BoundedSemaphore {
     ///
     /// [`TooManyReleases`] if that would exceed the initial count; nothing changes.
     ///
+    /// # Panics
+    ///
+    /// If `n` is 0, as [`Semaphore::release_n`](super::Semaphore::release_n) (Python
+    /// raises `ValueError`).
+    ///
     /// ```
     /// let s = heddle::sync::BoundedSemaphore::new(2);
     /// s.acquire().forget();
@@ -164,6 +169,11 @@ impl BoundedSemaphore {
     /// ```
     #[track_caller]
     pub fn release_n(&self, n: usize) -> Result<(), TooManyReleases> {
+        assert!(
+            n > 0,
+            "BoundedSemaphore::release_n(0): n must be one or more (as in Python's \
+             Semaphore.release(n)); release at least one permit"
+        );
         self.op("release_n", Location::caller());
         self.raw_release(n)
     }

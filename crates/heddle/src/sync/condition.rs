@@ -1,4 +1,5 @@
-//! [`Condition`]: Python's `threading.Condition`, used with a [`Lock`](super::Lock) guard.
+//! [`Condition`]: Python's `threading.Condition`, used with a [`Lock`](super::Lock) or
+//! [`RLock`](super::RLock) guard.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -8,14 +9,127 @@ use std::time::{Duration, Instant};
 
 use super::lock::LockGuard;
 use super::raw_lock::RawLock;
-use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
+use super::rlock::RLockGuard;
+use crate::wait::{deadline_after, deadline_in, Object, WaitFor, WaitQueue, WaitResult};
+
+/// What a guard type must do for a condition wait; implemented only inside heddle.
+pub(crate) mod sealed {
+    use std::panic::Location;
+    use std::time::Instant;
+
+    use super::super::raw_lock::RawLock;
+
+    /// What a condition wait saved of its lock's state, to restore once it holds the
+    /// lock again.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Saved {
+        /// The hold was `TRACKED` (checker, lock-order mode).
+        pub(crate) tracked: bool,
+        /// An `RLock`'s depth and manual levels (0 for a `Lock`).
+        pub(crate) depth: usize,
+        pub(crate) manual: usize,
+    }
+
+    // `pub` only so that the public `ConditionGuard` can name it as a supertrait; the
+    // module is private, so no one outside heddle can implement or call it.
+    #[allow(private_interfaces)]
+    pub trait Sealed {
+        /// The lock the guard holds.
+        fn raw_lock(&self) -> &RawLock;
+        /// Release the lock completely (every level of an `RLock`) for a wait; the guard
+        /// stays, holding nothing, until `relock_after_wait` succeeds.
+        fn unlock_for_wait(&self) -> Saved;
+        /// Take the lock back and restore what `unlock_for_wait` saved; `false` if the
+        /// deadline passed first (then nothing is held).
+        fn relock_after_wait(
+            &self,
+            saved: Saved,
+            at: &'static Location<'static>,
+            deadline: Option<Instant>,
+        ) -> bool;
+    }
+}
+
+use sealed::{Saved, Sealed};
+
+/// A guard a [`Condition`] can wait with: a [`LockGuard`] (Python's `Condition(Lock())`)
+/// or an [`RLockGuard`] (Python's `Condition(RLock())`). Implemented only by those two.
+///
+/// ```
+/// use heddle::sync::{Condition, Lock, RLock};
+/// use std::time::Duration;
+///
+/// let cond = Condition::new();
+/// let lock = Lock::new(0);
+/// let mut g = lock.lock();
+/// assert!(cond.wait_timeout(&mut g, Duration::ZERO).timed_out());
+///
+/// let (rcond, rlock) = (Condition::new(), RLock::new(()));
+/// let mut r = rlock.lock();
+/// assert!(rcond.wait_timeout(&mut r, Duration::ZERO).timed_out());
+/// ```
+pub trait ConditionGuard: Sealed {
+    /// What a [`Condition::wait_while`] predicate is given: the data (`T`) for a
+    /// `LockGuard<T>`; for an `RLockGuard`, the guard itself (an `RLock` gives only
+    /// shared access to its data, as other guards of the same thread may be alive).
+    type Target: ?Sized;
+
+    /// What the predicate is given (used by [`Condition::wait_while`]).
+    #[doc(hidden)]
+    fn target(&mut self) -> &mut Self::Target;
+}
+
+#[allow(private_interfaces)] // see `Sealed`
+impl<T: ?Sized> Sealed for LockGuard<'_, T> {
+    fn raw_lock(&self) -> &RawLock {
+        self.lock_ref().raw()
+    }
+
+    fn unlock_for_wait(&self) -> Saved {
+        Saved {
+            tracked: self.lock_ref().raw().unlock_for_wait(),
+            depth: 0,
+            manual: 0,
+        }
+    }
+
+    fn relock_after_wait(
+        &self,
+        saved: Saved,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        self.lock_ref()
+            .raw()
+            .relock_after_wait(saved.tracked, at, deadline)
+    }
+}
+
+impl<T: ?Sized> ConditionGuard for LockGuard<'_, T> {
+    type Target = T;
+
+    fn target(&mut self) -> &mut T {
+        self
+    }
+}
+
+impl<'a, T: ?Sized> ConditionGuard for RLockGuard<'a, T> {
+    type Target = RLockGuard<'a, T>;
+
+    fn target(&mut self) -> &mut Self {
+        self
+    }
+}
 
 /// A condition variable.
 ///
 /// A condition lets threads sleep until another thread changes the state a lock
 /// protects and says so. As in std and parking_lot, the condition is separate from the
 /// lock and takes the guard in `wait`: `cond.wait(&mut guard)` atomically releases the
-/// lock and sleeps, and re-takes the lock before returning.
+/// lock and sleeps, and re-takes the lock before returning. The guard is a
+/// [`LockGuard`] or, as Python's `Condition(RLock())` allows, an [`RLockGuard`]: the
+/// wait then releases every level the thread holds (a re-entrant lock held three deep
+/// is free while the thread sleeps) and restores the same depth before returning.
 ///
 /// # Guarantees
 ///
@@ -38,6 +152,13 @@ use crate::wait::{deadline_after, Object, WaitFor, WaitQueue, WaitResult};
 ///   waits (two locks created at one line, used one after the other, are not caught).
 /// * **Panics**: nothing poisons; a panic in a `wait_while` predicate propagates with the
 ///   lock held by the guard, which releases it as it unwinds.
+/// * **The lock is held whenever the guard is**: a wait returns, and unwinds, only with
+///   the lock held again, so the caller's guard never releases a lock it does not hold.
+///   A deadlock report whose action panics *while the wait re-takes the lock* (say, the
+///   re-take closes a lock cycle) cannot unwind at once: the action runs, the wait keeps
+///   waiting for the lock (as a wait nothing reports again), and the panic continues
+///   once the lock is held. A report during the sleep itself unwinds at once, after
+///   re-taking the lock the same way.
 ///
 /// ```
 /// use heddle::sync::{Condition, Lock};
@@ -138,7 +259,7 @@ impl Condition {
     /// t.join().unwrap();
     /// ```
     #[track_caller]
-    pub fn wait<T: ?Sized>(&self, guard: &mut LockGuard<'_, T>) {
+    pub fn wait<G: ConditionGuard>(&self, guard: &mut G) {
         self.wait_until(guard, None, Location::caller());
     }
 
@@ -153,9 +274,9 @@ impl Condition {
     /// assert!(r.timed_out());
     /// ```
     #[track_caller]
-    pub fn wait_timeout<T: ?Sized>(
+    pub fn wait_timeout<G: ConditionGuard>(
         &self,
-        guard: &mut LockGuard<'_, T>,
+        guard: &mut G,
         timeout: Duration,
     ) -> WaitTimeoutResult {
         WaitTimeoutResult(!self.wait_until(guard, deadline_after(timeout), Location::caller()))
@@ -170,14 +291,26 @@ impl Condition {
     /// let mut g = lock.lock();
     /// cond.wait_while(&mut g, |n| *n == 0); // returns at once: 3 != 0
     /// ```
+    ///
+    /// With an [`RLock`](super::RLock) the predicate gets the guard (shared access):
+    ///
+    /// ```
+    /// use heddle::sync::{Condition, RLock};
+    /// use std::cell::Cell;
+    /// let (lock, cond) = (RLock::new(Cell::new(3)), Condition::new());
+    /// let _outer = lock.lock();
+    /// let mut g = lock.lock(); // two levels deep
+    /// cond.wait_while(&mut g, |g| g.get() == 0); // returns at once
+    /// assert_eq!(lock.depth(), 2);
+    /// ```
     #[track_caller]
-    pub fn wait_while<T: ?Sized>(
+    pub fn wait_while<G: ConditionGuard>(
         &self,
-        guard: &mut LockGuard<'_, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        guard: &mut G,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
     ) {
         let at = Location::caller();
-        while condition(&mut **guard) {
+        while condition(guard.target()) {
             self.wait_until(guard, None, at);
         }
     }
@@ -194,17 +327,17 @@ impl Condition {
     /// assert!(r.timed_out());
     /// ```
     #[track_caller]
-    pub fn wait_while_timeout<T: ?Sized>(
+    pub fn wait_while_timeout<G: ConditionGuard>(
         &self,
-        guard: &mut LockGuard<'_, T>,
+        guard: &mut G,
         timeout: Duration,
-        mut condition: impl FnMut(&mut T) -> bool,
+        mut condition: impl FnMut(&mut G::Target) -> bool,
     ) -> WaitTimeoutResult {
         let at = Location::caller();
         let deadline = deadline_after(timeout);
-        while condition(&mut **guard) {
+        while condition(guard.target()) {
             if !self.wait_until(guard, deadline, at) {
-                return WaitTimeoutResult(condition(&mut **guard));
+                return WaitTimeoutResult(condition(guard.target()));
             }
         }
         WaitTimeoutResult(false)
@@ -250,14 +383,16 @@ impl Condition {
         Object::new("Condition", self, Some(self.site))
     }
 
-    /// Returns `false` on timeout. The lock is held again in both cases.
-    fn wait_until<T: ?Sized>(
+    /// Returns `false` on timeout. The lock is held again in every case, including an
+    /// unwind.
+    fn wait_until<G: ConditionGuard>(
         &self,
-        guard: &mut LockGuard<'_, T>,
+        guard: &mut G,
         deadline: Option<Instant>,
         at: &'static Location<'static>,
     ) -> bool {
-        let raw = guard.lock_ref().raw();
+        let guard: &G = guard;
+        let raw = guard.raw_lock();
         let what = WaitFor {
             what: "wait",
             object: self.object(),
@@ -291,41 +426,38 @@ impl Condition {
                 }
             }
         };
-        // The guard's lock is released in the seam once we are queued, and must be held
-        // again when we return, even if the wait unwinds (a deadlock report): the
-        // caller's guard will release it.
-        let mut tracked = false;
+        // The guard's lock is released in the seam once we are queued (`released` says
+        // it was), and must be held again whenever we leave, even by an unwind (a
+        // deadlock report): the caller's guard will release it.
+        let mut released: Option<Saved> = None;
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             self.queue.wait_on(
                 Some(&what),
                 0,
                 validate,
-                || tracked = raw.unlock_for_wait(),
+                || released = Some(guard.unlock_for_wait()),
                 deadline,
                 |is_empty| self.unbind_if(is_empty),
             )
         }));
-        match result {
-            Ok(WaitResult::Invalid) => {
-                let site = other.unwrap_or(raw.site());
-                panic!(
-                    "Condition (created at {}) was used with two different Locks \
-                     (created at {} and at {}). A Condition protects the state of one \
-                     Lock: create one Condition per Lock",
-                    self.site,
-                    site,
-                    raw.site()
-                );
-            }
-            Ok(result) => {
-                raw.relock_after_wait(tracked, at);
-                result != WaitResult::TimedOut
-            }
-            Err(payload) => {
-                raw.relock_after_wait(tracked, at);
-                panic::resume_unwind(payload)
-            }
+        let relock_panic = released.and_then(|saved| retake(guard, saved, at));
+        // A report during the sleep came first; one while re-taking is then dropped.
+        let result = result.unwrap_or_else(|payload| panic::resume_unwind(payload));
+        if let Some(payload) = relock_panic {
+            panic::resume_unwind(payload);
         }
+        if result == WaitResult::Invalid {
+            let site = other.unwrap_or(raw.site());
+            panic!(
+                "Condition (created at {}) was used with two different Locks \
+                 (created at {} and at {}). A Condition protects the state of one \
+                 Lock: create one Condition per Lock",
+                self.site,
+                site,
+                raw.site()
+            );
+        }
+        result != WaitResult::TimedOut
     }
 
     /// The last waiter left: forget the lock (runs under the queue lock).
@@ -334,6 +466,25 @@ impl Condition {
             self.bound.store(ptr::null_mut(), Ordering::Relaxed);
         }
     }
+}
+
+/// Take the guard's lock back after a wait and restore its state. If that unwinds (a
+/// deadlock report whose action panics, say the re-take closes a lock cycle), the lock
+/// is not held, and the caller's guard must not be left holding nothing: take it again
+/// as a timed wait with the furthest deadline (which the deadlock detectors do not
+/// report again), and return the panic for the caller to continue once the lock is held.
+fn retake<G: ConditionGuard>(
+    guard: &G,
+    saved: Saved,
+    at: &'static Location<'static>,
+) -> Option<Box<dyn std::any::Any + Send>> {
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+        guard.relock_after_wait(saved, at, None);
+    }))
+    .err()?;
+    let far = deadline_in(Duration::MAX);
+    while !guard.relock_after_wait(saved, at, Some(far)) {}
+    Some(payload)
 }
 
 impl Default for Condition {

@@ -27,8 +27,15 @@ use crate::wait::deadline_after;
 /// * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
 ///   unwinding releases the lock; the data is whatever the panicking code left.
 /// * **Spurious wake-ups**: none are visible; `lock` returns only holding the lock.
-/// * **Re-entry**: taking a `Lock` the thread already holds blocks forever, as in
-///   Python. Use [`RLock`](super::RLock) for re-entrant locking.
+/// * **Re-entry**: a `Lock` is not re-entrant. `lock` on a `Lock` the calling thread
+///   already holds can never succeed, and heddle's deadlock detector reports it at once
+///   as a wait-for cycle of one thread: with the default
+///   [`Action::Panic`](crate::deadlock::Action::Panic) that second `lock` panics with
+///   the [`DeadlockReport`](crate::deadlock::DeadlockReport) (the first guard then
+///   releases as it unwinds); with `Log`, or a `Callback` that returns, the thread then
+///   blocks forever (Python's behaviour). `try_lock` returns `None` and `lock_timeout`
+///   waits out its timeout (a timed wait is never reported). Use
+///   [`RLock`](super::RLock) for re-entrant locking.
 ///
 /// ```
 /// use heddle::sync::Lock;

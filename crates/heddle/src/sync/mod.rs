@@ -42,7 +42,7 @@ pub use barrier::{Barrier, BarrierError, BarrierWaitResult};
 #[cfg(not(loom))]
 pub use bounded_semaphore::{BoundedPermit, BoundedSemaphore, TooManyReleases};
 #[cfg(not(loom))]
-pub use condition::{Condition, WaitTimeoutResult};
+pub use condition::{Condition, ConditionGuard, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use event::{Event, EventWait};
 #[cfg(not(loom))]

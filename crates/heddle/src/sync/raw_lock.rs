@@ -185,14 +185,21 @@ impl RawLock {
         tracked
     }
 
-    /// Take the lock back after a condition wait (called at `at`).
-    pub(crate) fn relock_after_wait(&self, tracked: bool, at: &'static Location<'static>) {
+    /// Take the lock back after a condition wait (called at `at`), until `deadline`
+    /// (`false` if it passed first: a condition re-taking its lock after a report uses
+    /// a far deadline, so that nothing reports that wait again).
+    pub(crate) fn relock_after_wait(
+        &self,
+        tracked: bool,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
         let tracked = if tracked { TRACKED } else { 0 };
         self.lock_word(
             local::thread_id() << OWNER_SHIFT | LOCKED | tracked,
             at,
-            None,
-        );
+            deadline,
+        )
     }
 
     /// The checker or lock-order mode is watching (thread `me`): a schedule point,

@@ -5,8 +5,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use super::condition::sealed::{Saved, Sealed};
 use super::raw_lock::RawLock;
 use crate::wait::{deadline_after, local};
 
@@ -28,8 +30,13 @@ use crate::wait::{deadline_after, local};
 ///   deadline; `lock` returns only holding the lock.
 /// * **Panics**: no poisoning; guards dropped while unwinding release their level.
 /// * **Misuse**: [`RLock::release`] by a thread that does not hold the lock returns
-///   [`RLockError::NotOwner`] (Python raises `RuntimeError`); re-entry deeper than
-///   `usize::MAX` panics.
+///   [`RLockError::NotOwner`] (Python raises `RuntimeError`); it only ever releases
+///   levels taken by [`RLock::acquire`], never one a guard holds
+///   ([`RLockError::HeldByGuards`]), so a guard always releases a level its own thread
+///   holds. Re-entry deeper than `usize::MAX` panics.
+/// * **Conditions**: a [`Condition`](super::Condition) can wait with an [`RLockGuard`]
+///   (Python's `Condition(RLock())`): the wait releases every level the thread holds
+///   and restores the same depth before it returns.
 ///
 /// ```
 /// use heddle::sync::RLock;
@@ -45,8 +52,12 @@ use crate::wait::{deadline_after, local};
 /// ```
 pub struct RLock<T: ?Sized> {
     raw: RawLock,
-    /// Acquisitions held by the owner; only the owning thread reads or writes it.
-    depth: Cell<usize>,
+    /// Acquisitions held by the owner; only the owning thread writes it (a plain load
+    /// and store), so other threads may read it for `Debug`.
+    depth: AtomicUsize,
+    /// How many of those levels were taken by `acquire` (no guard); only the owning
+    /// thread reads or writes it. `release` may only give back these.
+    manual: Cell<usize>,
     data: T,
 }
 
@@ -57,6 +68,8 @@ unsafe impl<T: ?Sized + Send> Sync for RLock<T> {}
 unsafe impl<T: ?Sized + Send> Send for RLock<T> {}
 
 /// What went wrong with a manual [`RLock::release`].
+///
+/// Each variant's message says what to do instead.
 ///
 /// ```
 /// use heddle::sync::{RLock, RLockError};
@@ -71,6 +84,10 @@ pub enum RLockError {
     /// The calling thread does not hold the lock: release it from the thread that took
     /// it, once per acquisition.
     NotOwner,
+    /// The calling thread holds the lock only through guards: `release` gives back
+    /// levels taken by [`RLock::acquire`]; a guard's level is released by dropping the
+    /// guard.
+    HeldByGuards,
 }
 
 impl fmt::Display for RLockError {
@@ -79,6 +96,10 @@ impl fmt::Display for RLockError {
             RLockError::NotOwner => f.write_str(
                 "cannot release an RLock this thread does not hold \
                  (release it from the thread that acquired it, once per acquisition)",
+            ),
+            RLockError::HeldByGuards => f.write_str(
+                "this thread holds the RLock only through guards: release() gives back \
+                 levels taken by acquire(); drop the guard to release its level",
             ),
         }
     }
@@ -97,7 +118,8 @@ impl<T> RLock<T> {
     pub const fn new(value: T) -> Self {
         RLock {
             raw: RawLock::new("RLock"),
-            depth: Cell::new(0),
+            depth: AtomicUsize::new(0),
+            manual: Cell::new(0),
             data: value,
         }
     }
@@ -129,7 +151,7 @@ impl<T: ?Sized> RLock<T> {
             self.deepen();
         } else {
             self.raw.acquire_as(me, Location::caller(), None);
-            self.depth.set(1);
+            self.set_depth(1);
         }
         RLockGuard::new(self)
     }
@@ -148,7 +170,7 @@ impl<T: ?Sized> RLock<T> {
             return Some(RLockGuard::new(self));
         }
         self.raw.try_acquire(Location::caller()).then(|| {
-            self.depth.set(1);
+            self.set_depth(1);
             RLockGuard::new(self)
         })
     }
@@ -168,7 +190,7 @@ impl<T: ?Sized> RLock<T> {
         self.raw
             .acquire(Location::caller(), deadline_after(timeout))
             .then(|| {
-                self.depth.set(1);
+                self.set_depth(1);
                 RLockGuard::new(self)
             })
     }
@@ -205,7 +227,7 @@ impl<T: ?Sized> RLock<T> {
     /// ```
     pub fn depth(&self) -> usize {
         if self.is_owned_by_current_thread() {
-            self.depth.get()
+            self.depth_now()
         } else {
             0
         }
@@ -233,34 +255,49 @@ impl<T: ?Sized> RLock<T> {
         true
     }
 
+    /// The depth as the owner sees it (only the owner writes it, so a relaxed load
+    /// reads its own last store).
+    #[inline]
+    fn depth_now(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set_depth(&self, depth: usize) {
+        self.depth.store(depth, Ordering::Relaxed);
+    }
+
     #[inline]
     fn deepen(&self) {
         let depth = self
-            .depth
-            .get()
+            .depth_now()
             .checked_add(1)
             .expect("RLock re-entered more than usize::MAX times");
-        self.depth.set(depth);
+        self.set_depth(depth);
     }
 
-    /// Release one level held by a guard (which proves ownership).
+    /// Release one level held by the calling thread, which owns the lock: a guard (its
+    /// existence proves it) or a manual level (`release_level` checked it). Levels a
+    /// guard holds are never released by anything but that guard, so the count cannot
+    /// reach 0 while a guard is alive.
     #[inline]
     fn release_owned(&self) {
-        let depth = self
-            .depth
-            .get()
-            .checked_sub(1)
-            .expect("RLock guard dropped after its level was released manually: release() only levels taken with acquire()");
-        self.depth.set(depth);
+        let depth = self.depth_now() - 1;
+        self.set_depth(depth);
         if depth == 0 {
             self.raw.release();
         }
     }
 
     fn release_level(&self) -> Result<(), RLockError> {
-        if !self.is_owned_by_current_thread() || self.depth.get() == 0 {
+        if !self.is_owned_by_current_thread() {
             return Err(RLockError::NotOwner);
         }
+        let manual = self.manual.get();
+        if manual == 0 {
+            return Err(RLockError::HeldByGuards);
+        }
+        self.manual.set(manual - 1);
         self.release_owned();
         Ok(())
     }
@@ -282,14 +319,22 @@ impl RLock<()> {
     #[track_caller]
     pub fn acquire(&self) {
         std::mem::forget(self.lock());
+        // We own the lock now: the count is ours to change.
+        self.manual.set(self.manual.get() + 1);
     }
 
-    /// Release one level taken by [`acquire`](Self::acquire) (or leaked from a guard).
+    /// Release one level taken by [`acquire`](Self::acquire).
+    ///
+    /// Levels held by guards are not this call's to release: a guard always gives back
+    /// its own level when dropped, so a thread can never release a hold through a guard
+    /// after the lock has passed to another thread. (A guard leaked with
+    /// `mem::forget` keeps its level for good.)
     ///
     /// # Errors
     ///
     /// [`RLockError::NotOwner`] if the calling thread does not hold the lock, as Python's
-    /// `RuntimeError: cannot release un-acquired lock`.
+    /// `RuntimeError: cannot release un-acquired lock`; [`RLockError::HeldByGuards`] if
+    /// it holds it only through guards.
     ///
     /// ```
     /// use heddle::sync::{RLock, RLockError};
@@ -308,14 +353,30 @@ impl<T: Default> Default for RLock<T> {
     }
 }
 
+/// Shows the data (if the lock is free or held by the caller), the owner's thread
+/// ident (see [`ThreadInfo::ident`](crate::thread::ThreadInfo::ident)) and its depth,
+/// and where the lock was created. Owner and depth are a snapshot.
+///
+/// ```
+/// let lock = heddle::sync::RLock::new(7);
+/// assert!(format!("{lock:?}").contains("owner: None, depth: 0"));
+/// let _g = lock.lock();
+/// let me = heddle::thread::current().ident();
+/// assert!(format!("{lock:?}").contains(&format!("owner: Some({me}), depth: 1")));
+/// ```
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Read before `try_lock`, which re-enters (one more level) when we own it.
+        let owner = self.raw.owner();
+        let depth = if owner == 0 { 0 } else { self.depth_now() };
         let mut d = f.debug_struct("RLock");
         match self.try_lock() {
             Some(guard) => d.field("data", &&*guard),
             None => d.field("data", &format_args!("<locked>")),
         };
-        d.field("created", &format_args!("{}", self.raw.site()))
+        d.field("owner", &(owner != 0).then_some(owner))
+            .field("depth", &depth)
+            .field("created", &format_args!("{}", self.raw.site()))
             .finish()
     }
 }
@@ -339,6 +400,43 @@ impl<'a, T: ?Sized> RLockGuard<'a, T> {
             lock,
             _not_send: PhantomData,
         }
+    }
+}
+
+#[allow(private_interfaces)] // see `Sealed`
+impl<T: ?Sized> Sealed for RLockGuard<'_, T> {
+    fn raw_lock(&self) -> &RawLock {
+        &self.lock.raw
+    }
+
+    fn unlock_for_wait(&self) -> Saved {
+        let lock = self.lock;
+        // The guard proves we own the lock: depth and manual count are ours.
+        let saved = Saved {
+            tracked: false,
+            depth: lock.depth_now(),
+            manual: lock.manual.replace(0),
+        };
+        lock.set_depth(0);
+        Saved {
+            tracked: lock.raw.unlock_for_wait(),
+            ..saved
+        }
+    }
+
+    fn relock_after_wait(
+        &self,
+        saved: Saved,
+        at: &'static Location<'static>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let lock = self.lock;
+        if !lock.raw.relock_after_wait(saved.tracked, at, deadline) {
+            return false;
+        }
+        lock.set_depth(saved.depth);
+        lock.manual.set(saved.manual);
+        true
     }
 }
 

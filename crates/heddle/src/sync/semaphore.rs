@@ -171,15 +171,26 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// If the count would exceed `usize::MAX / 2`.
+    /// If `n` is 0 (Python raises `ValueError: n must be one or more`: releasing
+    /// nothing is a bug in the caller, not a no-op), or if the count would exceed
+    /// `usize::MAX / 2`. Nothing changes in either case.
     ///
     /// ```
     /// let s = heddle::sync::Semaphore::new(0);
     /// s.release_n(3);
     /// assert_eq!(s.available_permits(), 3);
     /// ```
+    ///
+    /// ```should_panic
+    /// heddle::sync::Semaphore::new(0).release_n(0); // panics: n must be one or more
+    /// ```
     #[track_caller]
     pub fn release_n(&self, n: usize) {
+        assert!(
+            n > 0,
+            "Semaphore::release_n(0): n must be one or more (as in Python's \
+             Semaphore.release(n)); release at least one permit"
+        );
         self.op("release_n", Location::caller());
         self.raw_release(n);
     }

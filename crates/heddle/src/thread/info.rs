@@ -134,6 +134,11 @@ impl Meta {
         self.native_id.load(Ordering::Relaxed)
     }
 
+    /// Whether this is the thread with heddle id `id` (never blocks).
+    pub(super) fn is_current_id(&self, id: u64) -> bool {
+        self.state() >= RUNNING && self.ident.load(Ordering::Relaxed) == id
+    }
+
     /// Whether the calling thread is this one (never blocks).
     pub(super) fn is_current(&self) -> bool {
         self.state() >= RUNNING && self.ident.load(Ordering::Relaxed) == local::thread_id()
@@ -461,6 +466,8 @@ static RECORD_MAIN: extern "C" fn() = {
         let _ = claim_main(false);
         // Before any thread can take a lock (see `wait::fence`).
         crate::wait::fence::register();
+        // Before any thread can fork.
+        super::fork::register();
     }
     record_main
 };

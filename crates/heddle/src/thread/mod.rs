@@ -43,6 +43,23 @@
 //! * **Waiting**: joins and [`wait_non_daemon`] block through heddle's wait seam, like
 //!   every other blocking call in heddle; there are no spurious returns.
 //!
+//! # Forking
+//!
+//! A child made by `fork()` without `exec` has only the thread that forked. On Linux
+//! heddle resets what it would otherwise inherit of the parent's threads: in the child,
+//! no thread counts as blocked (so its first untimed wait is not reported as a
+//! deadlock naming parent threads), [`enumerate`] and [`active_count`] list only the
+//! forking thread (and the main thread's entry), [`wait_non_daemon`] waits only for
+//! threads the child starts, and the lock-cycle detector forgets the parent's waiters.
+//!
+//! What the child may then use, as with any `fork()` of a threaded program: primitives
+//! it creates itself, and the parent's primitives that no other parent thread was
+//! using at the moment of the fork. A lock another parent thread held at that moment
+//! stays held forever in the child (its holder does not exist there), and a waiter the
+//! parent had queued is not there to be woken. Threads may be started in the child.
+//! Lock-order mode and the checker are not supported in a forked child. `exec` (what
+//! `std::process::Command` does) starts afresh and needs none of this.
+//!
 //! ```
 //! use heddle::thread::{self, Thread};
 //!
@@ -55,6 +72,7 @@
 //! assert_eq!(handle.join().unwrap(), "worker-1 running");
 //! ```
 
+mod fork;
 mod handle;
 mod info;
 mod registry;

@@ -61,6 +61,32 @@ pub(super) fn retire(key: u64, meta: &Meta) {
     }
 }
 
+/// Before `fork()`: hold the registry, so that the child gets it whole.
+pub(super) fn fork_prepare() {
+    std::mem::forget(REGISTRY.lock());
+}
+
+/// After `fork()`, in the parent: let go of the registry.
+pub(super) fn fork_parent() {
+    // SAFETY: `fork_prepare` locked it on this thread and forgot the guard.
+    unsafe { REGISTRY.force_unlock() };
+}
+
+/// After `fork()`, in the child: only the forking thread exists. Keep its entry (if it
+/// is a heddle thread, it retires itself when it ends) and drop the others, so that
+/// `enumerate` and `active_count` list only what the child has and
+/// [`wait_non_daemon`] does not wait for the parent's threads.
+pub(super) fn fork_child(me: u64) {
+    // SAFETY: `fork_prepare` locked it on this thread (the one the child continues).
+    let registry = unsafe { &mut *REGISTRY.data_ptr() };
+    registry
+        .live
+        .retain(|_, meta| me != 0 && meta.is_current_id(me));
+    registry.non_daemon = registry.live.values().filter(|m| !m.daemon).count();
+    // SAFETY: as above.
+    unsafe { REGISTRY.force_unlock() };
+}
+
 /// Every live thread: the main thread, then each running heddle thread in start order.
 /// Python's `threading.enumerate()`.
 ///

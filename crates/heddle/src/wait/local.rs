@@ -79,6 +79,20 @@ thread_local! {
     };
 }
 
+/// The calling thread's heddle id if it has one yet (0 if not); never assigns one.
+#[cfg(not(loom))]
+pub(crate) fn thread_id_if_any() -> u64 {
+    ID.with(Cell::get)
+}
+
+/// In a child made by `fork()`: the forking thread is the only one alive; it counts if
+/// it has a heddle id (its live guard then decrements on exit). An atomic store only.
+#[cfg(not(loom))]
+pub(crate) fn reset_live_after_fork() {
+    let me = u64::from(thread_id_if_any() != 0);
+    LIVE.store(me, Ordering::SeqCst);
+}
+
 /// How many threads with a heddle id are alive.
 #[allow(dead_code)]
 pub(crate) fn live_threads() -> u64 {

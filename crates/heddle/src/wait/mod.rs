@@ -40,10 +40,37 @@ pub(crate) use object::{short, Object, WaitFor};
 pub(crate) use queue::{AsyncWaiter, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 pub(crate) use spin::SpinWait;
 
-/// The deadline `timeout` from now; `None` (wait forever) if it is too far to represent.
+/// The deadline of a `_timeout` call: `timeout` from now. Always `Some`: a timeout is
+/// always a timed wait (see [`deadline_in`]); the `Option` is what the waits take.
 #[inline]
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    now().checked_add(timeout)
+    Some(deadline_in(timeout))
+}
+
+/// `timeout` from now, saturated at the furthest instant the clock can represent.
+///
+/// The one rule for every `_timeout` call in heddle: **a timeout always makes a timed
+/// wait**. A huge finite timeout and `Duration::MAX` alike wait until that (far)
+/// deadline, and being timed they are never reported by the deadlock detectors (a
+/// timed wait ends on its own) and, under the checker, end by timing out when nothing
+/// else can run. Only the calls without a timeout (`lock`, `wait`, `get`, ...) are
+/// untimed. (Rust's std turns an unrepresentable deadline into "no timeout" instead;
+/// heddle does not, so that `Duration::MAX` and `Duration::from_secs(u64::MAX / 4)`
+/// behave alike.)
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
+    let now = now();
+    if let Some(deadline) = now.checked_add(timeout) {
+        return deadline;
+    }
+    // Find the largest representable step by halving (at most 64 tries), then take it.
+    let mut step = timeout;
+    loop {
+        step /= 2;
+        if let Some(deadline) = now.checked_add(step) {
+            // Within a factor of two of the limit: centuries away on every platform.
+            return deadline;
+        }
+    }
 }
 
 /// Now: the checker's virtual clock inside a checked run, else the real one.

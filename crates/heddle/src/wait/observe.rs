@@ -111,3 +111,12 @@ pub(crate) fn releasing(start: bool) {
 pub(crate) fn someone_releasing() -> bool {
     RELEASING.load(Ordering::SeqCst) != 0
 }
+
+/// In a child made by `fork()`: only the forking thread exists, and it is running, so
+/// nobody is blocked or releasing (the parent's counts named threads the child lacks).
+/// Atomic stores only: safe in an atfork child handler.
+#[cfg(not(loom))]
+pub(crate) fn reset_after_fork() {
+    BLOCKED.store(0, Ordering::SeqCst);
+    RELEASING.store(0, Ordering::SeqCst);
+}

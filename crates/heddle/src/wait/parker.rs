@@ -154,6 +154,34 @@ impl Parker {
         self.sleep_until(deadline, true)
     }
 
+    // --- fork() support (issue 11, point 6; added by the soundness branch) ---
+
+    /// Before `fork()`: hold the list of parkers, so that the child gets it whole.
+    #[cfg(not(loom))]
+    pub(crate) fn fork_prepare() {
+        std::mem::forget(PARKERS.lock());
+    }
+
+    /// After `fork()`, in the parent: let go of the list.
+    #[cfg(not(loom))]
+    pub(crate) fn fork_parent() {
+        // SAFETY: `fork_prepare` locked it on this thread and forgot the guard.
+        unsafe { PARKERS.force_unlock() };
+    }
+
+    /// After `fork()`, in the child: only the forking thread (heddle id `me`, 0 if it
+    /// has none) exists; forget every other thread's parker, so that no report names a
+    /// parent thread, then let go of the list.
+    #[cfg(not(loom))]
+    pub(crate) fn fork_child(me: u64) {
+        // SAFETY: `fork_prepare` locked it on this thread (the one the child continues)
+        // and forgot the guard; nobody else exists in the child to hold it.
+        let all = unsafe { &mut *PARKERS.data_ptr() };
+        all.retain(|p| p.upgrade().is_some_and(|p| me != 0 && p.id == me));
+        // SAFETY: as above.
+        unsafe { PARKERS.force_unlock() };
+    }
+
     /// The calling thread's parker.
     pub(crate) fn current() -> Arc<Parker> {
         PARKER.with(Arc::clone)

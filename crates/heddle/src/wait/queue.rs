@@ -195,26 +195,38 @@ impl WaitQueue {
             }
             waiters.push(tag, Target::Thread(parker.clone(), token.clone(), counted))
         };
+        // From here until the wait ends, an unwind (from `before_sleep`, from a deadlock
+        // action) takes the entry back first: nothing may be left queued that points at
+        // this thread or into its stack (a rendezvous writes into the waiter's frame).
+        let mut entry = Enqueued {
+            queue: self,
+            ticket,
+            parker: Some(&parker),
+            counted,
+            releasing: counted,
+            timed_out: Some(timed_out),
+            defused: false,
+        };
         before_sleep();
         if counted {
+            entry.releasing = false;
             observe::releasing(false);
         }
         #[cfg(not(loom))]
         if counted {
-            return self.sleep_watching(ticket, &parker, &token, timed_out);
+            return self.sleep_watching(entry, &token);
         }
         if parker.park_until(deadline) {
+            entry.defuse();
             return WaitResult::Notified(token.load(Ordering::Relaxed));
         }
         // Deadline passed: take our entry back, unless a notifier already took it, in
         // which case the notification is ours and is about to arrive.
-        {
-            let mut waiters = self.waiters.lock();
-            if waiters.remove(ticket) {
-                timed_out(waiters.entries.is_empty());
-                return WaitResult::TimedOut;
-            }
+        if entry.withdraw() {
+            entry.defuse();
+            return WaitResult::TimedOut;
         }
+        entry.defuse();
         self.rewait(&parker, &token)
     }
 
@@ -229,16 +241,15 @@ impl WaitQueue {
     /// std threads, which heddle does not count) would pay it on every block. A real
     /// deadlock lasts; it is reported about 1 ms after the last thread blocks.
     #[cfg(not(loom))]
-    fn sleep_watching(
+    fn sleep_watching<F: FnOnce(bool)>(
         &self,
-        ticket: u64,
-        parker: &Parker,
+        mut entry: Enqueued<'_, F>,
         token: &AtomicUsize,
-        timed_out: impl FnOnce(bool),
     ) -> WaitResult {
         use std::time::Duration;
         const FIRST: Duration = Duration::from_millis(1);
         const LAST: Duration = Duration::from_secs(1);
+        let parker = entry.parker.expect("a thread's wait");
         parker.set_watching(true);
         let mut interval = crate::deadlock::worth_watching().then_some(FIRST);
         let mut spin = true;
@@ -246,12 +257,14 @@ impl WaitQueue {
             let until = interval.map(|d| Instant::now() + d);
             if parker.park_watching(until, std::mem::take(&mut spin)) {
                 parker.set_watching(false);
+                entry.defuse();
                 return WaitResult::Notified(token.load(Ordering::Relaxed));
             }
             let poked = parker.take_recheck();
             if let Some(report) = crate::deadlock::all_asleep() {
                 parker.set_watching(false);
-                self.give_up(ticket, report, parker, timed_out);
+                self.give_up(&mut entry, report);
+                entry.defuse();
                 return self.rewait(parker, token);
             }
             interval = if poked {
@@ -270,32 +283,51 @@ impl WaitQueue {
         WaitResult::Notified(token.load(Ordering::Relaxed))
     }
 
-    /// Every thread is asleep: act on the report. With a panicking action, withdraw
-    /// first (unless a notification beat us to it, in which case it was no deadlock);
-    /// other actions keep waiting.
+    /// Every thread is asleep: act on the report, reading the configured action once.
+    ///
+    /// * `Panic` withdraws first, then panics; if a notification beat the withdrawal,
+    ///   it was no deadlock after all, and the wait goes on to take it.
+    /// * `Callback` runs with the entry still queued (so a notification sent meanwhile
+    ///   is not missed) and, if it returns, the wait goes on. If it panics, the entry is
+    ///   withdrawn before the panic continues; if a notification was taken meanwhile, the
+    ///   wait has ended and cannot be undone (a rendezvous item already sits in this
+    ///   thread's frame): the notification is kept and the panic is dropped, with a note
+    ///   on stderr.
+    /// * `Log` and `Abort` never unwind.
+    ///
+    /// Returns only if the wait is to go on (its entry queued, or a notification coming).
     #[cfg(not(loom))]
     #[cold]
-    fn give_up(
+    fn give_up<F: FnOnce(bool)>(
         &self,
-        ticket: u64,
+        entry: &mut Enqueued<'_, F>,
         report: crate::deadlock::DeadlockReport,
-        parker: &Parker,
-        timed_out: impl FnOnce(bool),
     ) {
-        if !crate::deadlock::action_unwinds() {
-            crate::deadlock::act(report);
-            return;
-        }
-        {
-            let mut waiters = self.waiters.lock();
-            if !waiters.remove(ticket) {
-                return;
+        use crate::deadlock::Action;
+        let action = crate::deadlock::action();
+        match &action {
+            Action::Panic => {
+                if entry.withdraw() {
+                    entry.defuse();
+                    crate::deadlock::act_as(&action, report);
+                }
             }
-            observe::blocked(-1);
-            parker.set_waiting(None);
-            timed_out(waiters.entries.is_empty());
+            Action::Callback(f) => {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&report)));
+                if let Err(payload) = outcome {
+                    if entry.withdraw() {
+                        entry.defuse();
+                        std::panic::resume_unwind(payload);
+                    }
+                    eprintln!(
+                        "heddle: a deadlock callback panicked after its wait had been \
+                         notified (so it was no deadlock); the wait keeps its \
+                         notification and the panic is dropped"
+                    );
+                }
+            }
+            _ => crate::deadlock::act_as(&action, report),
         }
-        crate::deadlock::act(report);
     }
 
     /// The checker's backend: enqueue as usual, then let the scheduler run others until
@@ -319,14 +351,22 @@ impl WaitQueue {
             let id = super::local::thread_id();
             waiters.push(tag, Target::Checked(id, slot.clone()))
         };
+        // As for a thread: an unwind from `before_sleep` takes the entry back.
+        let mut entry = Enqueued {
+            queue: self,
+            ticket,
+            parker: None,
+            counted: false,
+            releasing: false,
+            timed_out: Some(timed_out),
+            defused: false,
+        };
         before_sleep();
-        if crate::check::block_on(deadline, what) {
-            let mut waiters = self.waiters.lock();
-            if waiters.remove(ticket) {
-                timed_out(waiters.entries.is_empty());
-                return WaitResult::TimedOut;
-            }
+        if crate::check::block_on(deadline, what) && entry.withdraw() {
+            entry.defuse();
+            return WaitResult::TimedOut;
         }
+        entry.defuse();
         WaitResult::Notified(slot.load(Ordering::Relaxed))
     }
 
@@ -453,6 +493,72 @@ impl WaitQueue {
     }
 }
 
+/// A thread's entry while it is queued: withdrawn by [`withdraw`](Self::withdraw) on a
+/// timeout or a report, and, if the wait unwinds before it was defused, by `Drop`.
+struct Enqueued<'a, F: FnOnce(bool)> {
+    queue: &'a WaitQueue,
+    ticket: u64,
+    /// The waiting thread's parker; `None` under the checker (no OS wake-up to absorb).
+    parker: Option<&'a Parker>,
+    /// An untimed wait the all-asleep detector counts.
+    counted: bool,
+    /// Still inside `before_sleep` (counted in `observe::releasing`).
+    releasing: bool,
+    /// The primitive's clean-up for a waiter that left on its own.
+    timed_out: Option<F>,
+    /// Set once the wait has ended normally: nothing left to undo on drop.
+    defused: bool,
+}
+
+impl<F: FnOnce(bool)> Enqueued<'_, F> {
+    /// Take the entry off the queue, unless a notifier already did (then the
+    /// notification is this waiter's and is on its way). Returns whether it was removed.
+    fn withdraw(&mut self) -> bool {
+        let mut waiters = self.queue.waiters.lock();
+        if !waiters.remove(self.ticket) {
+            return false;
+        }
+        if self.counted {
+            observe::blocked(-1);
+            if let Some(parker) = self.parker {
+                parker.set_waiting(None);
+            }
+        }
+        if let Some(timed_out) = self.timed_out.take() {
+            timed_out(waiters.entries.is_empty());
+        }
+        true
+    }
+
+    /// The wait ended normally: nothing to undo.
+    fn defuse(&mut self) {
+        self.defused = true;
+    }
+}
+
+impl<F: FnOnce(bool)> Drop for Enqueued<'_, F> {
+    /// The wait is unwinding with its entry possibly still queued.
+    fn drop(&mut self) {
+        if self.defused {
+            return;
+        }
+        if self.releasing {
+            observe::releasing(false);
+        }
+        #[cfg(not(loom))]
+        if let Some(parker) = self.parker {
+            parker.set_watching(false);
+        }
+        if !self.withdraw() {
+            // A notifier took the entry first: wait for its wake-up to land, so that it
+            // cannot arrive in this thread's next wait instead.
+            if let Some(parker) = self.parker {
+                parker.park_until(None);
+            }
+        }
+    }
+}
+
 fn record(target: &Target, token: usize) {
     match target {
         Target::Thread(parker, slot, counted) => {
@@ -495,5 +601,43 @@ impl AsyncWaiter {
     #[allow(dead_code)]
     pub(crate) fn is_registered(&self) -> bool {
         self.registered.is_some()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::panic::{self, AssertUnwindSafe};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// An unwind out of a wait (here from `before_sleep`, timed and untimed) takes the
+    /// entry back first and runs the primitive's clean-up: nothing stays queued to be
+    /// woken in this thread's place.
+    #[test]
+    fn an_unwinding_wait_leaves_no_entry_behind() {
+        let queue = WaitQueue::new();
+        for deadline in [None, Some(Instant::now() + Duration::from_secs(3600))] {
+            let mut cleaned = None;
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                queue.wait_on(
+                    None,
+                    7,
+                    || true,
+                    || panic!("before_sleep fails"),
+                    deadline,
+                    |is_empty| cleaned = Some(is_empty),
+                )
+            }));
+            assert!(outcome.is_err());
+            assert_eq!(queue.len(), 0, "the entry was withdrawn");
+            assert_eq!(
+                cleaned,
+                Some(true),
+                "the clean-up ran, seeing the queue empty"
+            );
+            // A notification now finds nobody.
+            assert_eq!(queue.notify_one(|_, _| {}), 0);
+        }
     }
 }
