@@ -16,6 +16,7 @@
 //! pair under `cfg(miri)` (see `wait/fence.rs`), so the fence protocol Miri checks is
 //! the symmetric one.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future as _;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use std::thread;
 
 use heddle::pool::{FutureError, SubmitError, ThreadPool};
 use heddle::queue::{GetError, PutError, Queue, TryGetError};
+use heddle::sync::{Condition, Lock, RLock, RwLock, Semaphore};
 
 /// `native` natively, `miri` under Miri.
 const fn size(native: usize, miri: usize) -> usize {
@@ -283,7 +285,15 @@ fn pool_shutdown_cancels_queued_tasks_and_batches() {
     let pool = ThreadPool::builder().workers(1).build().unwrap();
     let gate = Arc::new(Barrier::new(2));
     let g = gate.clone();
-    let busy = pool.submit(move || g.wait()).unwrap();
+    // The worker has started this one (so the shutdown cannot cancel it) and holds it
+    // until the shutdown is under way.
+    let busy = pool
+        .submit(move || {
+            g.wait();
+            g.wait();
+        })
+        .unwrap();
+    gate.wait();
     let tasks: Vec<_> = (0..n)
         .map(|i| pool.submit(move || Box::new(i)).unwrap())
         .collect();
@@ -347,6 +357,107 @@ fn pool_scope_tasks_borrow_and_finish() {
 }
 
 // ------------------------------------------------------------------------------------
+// The lock words: their acquire and release order the data they guard (Miri's data-race
+// detector checks that every access to it happens-before the next).
+
+#[test]
+fn locks_order_the_data_they_guard() {
+    let per = size(500, 10);
+    let lock = Lock::new(Vec::<Box<usize>>::new());
+    let rlock = RLock::new(Cell::new(0usize));
+    let rw = RwLock::new(Box::new(0usize));
+    thread::scope(|s| {
+        for t in 0..3 {
+            let (lock, rlock, rw) = (&lock, &rlock, &rw);
+            s.spawn(move || {
+                for i in 0..per {
+                    lock.lock().push(Box::new(t * per + i));
+                    let outer = rlock.lock();
+                    let inner = rlock.lock();
+                    inner.set(inner.get() + 1);
+                    drop(inner);
+                    outer.set(outer.get() + 1);
+                    drop(outer);
+                    if i % 2 == 0 {
+                        **rw.write() += 1;
+                    } else {
+                        assert!(**rw.read() <= 3 * per);
+                    }
+                }
+            });
+        }
+    });
+    let mut all: Vec<usize> = lock.into_inner().into_iter().map(|b| *b).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..3 * per).collect::<Vec<_>>());
+    assert_eq!(rlock.into_inner().get(), 6 * per);
+    assert_eq!(*rw.into_inner(), 3 * per.div_ceil(2));
+}
+
+/// A condition's wait releases and retakes its lock around the sleep: a ping-pong of
+/// boxed tokens, each handed over exactly once.
+#[test]
+fn condition_hands_tokens_back_and_forth() {
+    let rounds = size(300, 8);
+    let state = Lock::new((None::<Box<usize>>, 0usize));
+    let cond = Condition::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..rounds {
+                let mut g = state.lock();
+                cond.wait_while(&mut g, |(slot, _)| slot.is_some());
+                g.0 = Some(Box::new(i));
+                cond.notify_all();
+            }
+        });
+        let mut g = state.lock();
+        for i in 0..rounds {
+            cond.wait_while(&mut g, |(slot, _)| slot.is_none());
+            assert_eq!(*g.0.take().unwrap(), i);
+            g.1 += 1;
+            cond.notify_all();
+        }
+    });
+    assert_eq!(state.lock().1, rounds);
+}
+
+/// Semaphore permits bound the holders; a pending `acquire_async` dropped after being
+/// woken passes its permit's wake-up on.
+#[test]
+fn semaphore_permits_and_dropped_async_acquire() {
+    let per = size(300, 8);
+    let sem = Semaphore::new(2);
+    let inside = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..per {
+                    let permit = sem.acquire();
+                    assert!(inside.fetch_add(1, SeqCst) < 2);
+                    inside.fetch_sub(1, SeqCst);
+                    drop(permit);
+                }
+            });
+        }
+    });
+    let (_, w) = waker();
+    let mut cx = Context::from_waker(&w);
+    let held = (sem.acquire(), sem.acquire());
+    let mut first = Box::pin(sem.acquire_async());
+    let mut second = Box::pin(sem.acquire_async());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    drop(held.0);
+    drop(first);
+    match second.as_mut().poll(&mut cx) {
+        Poll::Ready(permit) => drop(permit),
+        Poll::Pending => panic!("the dropped acquire kept the released permit"),
+    }
+    drop(held.1);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+// ------------------------------------------------------------------------------------
 // Async cancellation
 
 /// A waker that counts its wake-ups.
@@ -362,6 +473,18 @@ impl Wake for Count {
 fn waker() -> (Arc<Count>, Waker) {
     let count = Arc::new(Count::default());
     (count.clone(), Waker::from(count))
+}
+
+/// Poll `future` until it is ready (yielding to the other threads in between); a
+/// future that never gets there fails the test rather than hanging it.
+fn ready<F: std::future::Future>(mut future: Pin<&mut F>, cx: &mut Context<'_>) -> F::Output {
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return output;
+        }
+        thread::yield_now();
+    }
+    panic!("a future that should complete stayed pending");
 }
 
 /// Pending `get_async`s dropped before and after being woken: the wake-up passes on,
@@ -381,12 +504,7 @@ fn dropped_async_gets_lose_nothing() {
             // The first getter was woken (or not yet): dropping it must hand the item
             // (or the wake-up) to the second.
             drop(first);
-            let got = loop {
-                if let Poll::Ready(item) = second.as_mut().poll(&mut cx) {
-                    break item;
-                }
-                thread::yield_now();
-            };
+            let got = ready(second.as_mut(), &mut cx);
             assert_eq!(*got.unwrap(), 5);
             putter.join().unwrap().unwrap();
         });
