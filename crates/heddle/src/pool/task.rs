@@ -24,7 +24,7 @@ use std::cell::UnsafeCell;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::cache;
@@ -127,7 +127,7 @@ impl Header {
             || header.refs.fetch_sub(1, Ordering::Release) == 1
         {
             #[cfg(not(heddle_sanitize_thread))]
-            fence(Ordering::Acquire);
+            std::sync::atomic::fence(Ordering::Acquire);
             // ThreadSanitizer does not model fences: there, an acquire load of the same
             // count, which synchronizes with the same decrements (std's `Arc` does so).
             #[cfg(heddle_sanitize_thread)]
