@@ -34,8 +34,8 @@
 use std::fmt;
 use std::ops::Deref;
 use std::panic::Location;
-use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 
 use parking_lot::Mutex;
 
@@ -43,8 +43,27 @@ use super::task::{Header, Job};
 use crate::queue::{GetError, PutError, Queue, TryGetError, TryPutError};
 use crate::wait::{Backoff, Object, SpinWait, WaitFor, WaitQueue, WaitResult};
 
-/// In `tail`: the queue is shut down.
+/// In `tail`'s address: the queue is shut down (nodes are aligned, so bit 0 is free).
 const CLOSED: usize = 1;
+
+/// Whether `tail` carries [`CLOSED`].
+#[inline]
+fn is_closed(tail: *mut Header) -> bool {
+    tail as usize & CLOSED != 0
+}
+
+/// `tail` without [`CLOSED`]: the node itself. The tag is added and removed with
+/// pointer arithmetic, not through an integer, so the node keeps its provenance.
+#[inline]
+fn untagged(tail: *mut Header) -> *mut Header {
+    tail.wrapping_byte_sub(tail as usize & CLOSED)
+}
+
+/// `tail` with [`CLOSED`].
+#[inline]
+fn closed(tail: *mut Header) -> *mut Header {
+    untagged(tail).wrapping_byte_add(CLOSED)
+}
 
 /// In `state`: a worker may sleep in `sleepers`.
 const SLEEPERS: usize = 1;
@@ -78,13 +97,15 @@ enum Pop {
 
 pub(crate) struct Injector {
     /// The last node queued, with `CLOSED` in bit 0.
-    tail: Padded<AtomicUsize>,
+    tail: Padded<AtomicPtr<Header>>,
     head: Padded<Mutex<Head>>,
     /// `SLEEPERS | WAKING`.
     state: Padded<AtomicUsize>,
     sleepers: WaitQueue,
-    /// Never handed out; boxed, so its address is stable.
-    stub: Box<Header>,
+    /// Never handed out; a leaked `Box` (freed by `drop`), so its address is stable.
+    /// Kept as a raw pointer: a `Box` field would assert unique access to the stub
+    /// whenever the injector moves, invalidating the pointers to it in the queue.
+    stub: NonNull<Header>,
 }
 
 // SAFETY: the raw pointers inside are to jobs (which are `Send`) and to the stub; all
@@ -95,11 +116,10 @@ unsafe impl Sync for Injector {}
 
 impl Injector {
     pub(crate) fn new() -> Self {
-        let stub = Header::stub();
-        let at = ptr::from_ref::<Header>(&stub).cast_mut();
+        let stub = NonNull::from(Box::leak(Header::stub()));
         Injector {
-            tail: Padded(AtomicUsize::new(at as usize)),
-            head: Padded(Mutex::new(Head(at))),
+            tail: Padded(AtomicPtr::new(stub.as_ptr())),
+            head: Padded(Mutex::new(Head(stub.as_ptr()))),
             state: Padded(AtomicUsize::new(0)),
             sleepers: WaitQueue::new(),
             stub,
@@ -107,7 +127,7 @@ impl Injector {
     }
 
     fn stub(&self) -> *mut Header {
-        ptr::from_ref::<Header>(&self.stub).cast_mut()
+        self.stub.as_ptr()
     }
 
     /// Queue `job`, or hand it back if the queue is shut down.
@@ -119,13 +139,10 @@ impl Injector {
         unsafe { (*node).next().store(ptr::null_mut(), Relaxed) };
         let mut tail = self.tail.load(Relaxed);
         loop {
-            if tail & CLOSED != 0 {
+            if is_closed(tail) {
                 return Err(job);
             }
-            match self
-                .tail
-                .compare_exchange_weak(tail, node as usize, SeqCst, Relaxed)
-            {
+            match self.tail.compare_exchange_weak(tail, node, SeqCst, Relaxed) {
                 Ok(_) => break,
                 Err(actual) => tail = actual,
             }
@@ -134,7 +151,7 @@ impl Injector {
         std::mem::forget(job);
         // SAFETY: the previous tail is alive: a node is handed out (and may be freed)
         // only once its `next` is set, which is what we do here.
-        unsafe { (*(tail as *mut Header)).next().store(node, Release) };
+        unsafe { (*tail).next().store(node, Release) };
         if self.state.load(SeqCst) == SLEEPERS {
             self.wake();
         }
@@ -167,7 +184,7 @@ impl Injector {
         loop {
             match self.pop() {
                 Pop::Job(job) => return Ok(job),
-                Pop::Empty => return Err(self.tail.load(SeqCst) & CLOSED != 0),
+                Pop::Empty => return Err(self.is_closed()),
                 // A submitter is linking its job: it is as good as there.
                 Pop::Busy => backoff.snooze(),
             }
@@ -184,7 +201,7 @@ impl Injector {
         let mut next = unsafe { (*node).next().load(Acquire) };
         if node == stub {
             if next.is_null() {
-                return if self.tail.load(SeqCst) & !CLOSED == stub as usize {
+                return if untagged(self.tail.load(SeqCst)) == stub {
                     Pop::Empty
                 } else {
                     Pop::Busy
@@ -195,7 +212,7 @@ impl Injector {
             next = unsafe { (*node).next().load(Acquire) };
         }
         if next.is_null() {
-            if self.tail.load(SeqCst) & !CLOSED != node as usize {
+            if untagged(self.tail.load(SeqCst)) != node {
                 return Pop::Busy;
             }
             // `node` is the last: queue the stub behind it, so it can be handed out.
@@ -216,11 +233,11 @@ impl Injector {
         let stub = self.stub();
         // SAFETY: the stub is not linked anywhere now (the head has moved past it).
         unsafe { (*stub).next().store(ptr::null_mut(), Relaxed) };
-        let prev = self
-            .tail
-            .fetch_update(SeqCst, Relaxed, |t| Some(stub as usize | (t & CLOSED)));
+        let prev = self.tail.fetch_update(SeqCst, Relaxed, |t| {
+            Some(if is_closed(t) { closed(stub) } else { stub })
+        });
         let prev = match prev {
-            Ok(t) | Err(t) => (t & !CLOSED) as *mut Header,
+            Ok(t) | Err(t) => untagged(t),
         };
         // SAFETY: as in `push`.
         unsafe { (*prev).next().store(stub, Release) };
@@ -255,7 +272,7 @@ impl Injector {
                 0,
                 || {
                     self.state.fetch_or(SLEEPERS, SeqCst);
-                    self.tail.load(SeqCst) == self.stub() as usize
+                    self.tail.load(SeqCst) == self.stub()
                 },
                 || {},
                 None,
@@ -271,17 +288,19 @@ impl Injector {
     }
 
     fn is_empty(&self) -> bool {
-        self.tail.load(SeqCst) & !CLOSED == self.stub() as usize
+        untagged(self.tail.load(SeqCst)) == self.stub()
     }
 
     fn is_closed(&self) -> bool {
-        self.tail.load(SeqCst) & CLOSED != 0
+        is_closed(self.tail.load(SeqCst))
     }
 
     /// Refuse later pushes and wake every sleeper; with `take`, also take every job
     /// queued (they are returned, in order).
     pub(crate) fn close(&self, take: bool) -> Vec<Job> {
-        self.tail.fetch_or(CLOSED, SeqCst);
+        // `AtomicPtr::fetch_or` is newer than the crate's minimum Rust: a CAS loop (once
+        // per pool).
+        let _ = self.tail.fetch_update(SeqCst, SeqCst, |t| Some(closed(t)));
         let mut jobs = Vec::new();
         if take {
             while let Ok(job) = self.try_pop() {
@@ -319,6 +338,8 @@ impl Drop for Injector {
         while let Ok(job) = self.try_pop() {
             drop(job);
         }
+        // SAFETY: from `Box::leak` in `new`; no job is queued, so nothing links to it.
+        drop(unsafe { Box::from_raw(self.stub.as_ptr()) });
     }
 }
 

@@ -24,7 +24,7 @@ use std::cell::UnsafeCell;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::cache;
@@ -126,7 +126,12 @@ impl Header {
         if header.refs.load(Ordering::Acquire) == 1
             || header.refs.fetch_sub(1, Ordering::Release) == 1
         {
-            fence(Ordering::Acquire);
+            #[cfg(not(heddle_sanitize_thread))]
+            std::sync::atomic::fence(Ordering::Acquire);
+            // ThreadSanitizer does not model fences: there, an acquire load of the same
+            // count, which synchronizes with the same decrements (std's `Arc` does so).
+            #[cfg(heddle_sanitize_thread)]
+            header.refs.load(Ordering::Acquire);
             // SAFETY: that was the last reference.
             unsafe { (header.vtable.destroy)(this) };
         }
@@ -387,10 +392,15 @@ where
 
     /// Finished (or failed) by the worker holding the job's reference: give that up,
     /// then tell the scope, even if dropping the cell panics.
-    unsafe fn done(this: NonNull<Header>, cell: &Self) {
+    ///
+    /// Takes no reference to the cell: a reference argument must stay valid for the
+    /// whole call, and the release here may free the cell.
+    unsafe fn done(this: NonNull<Header>) {
+        // SAFETY: the job's reference keeps the cell alive until released below.
+        let scope = unsafe { Self::from_header(this) }.scope.clone();
         // The scope may end as soon as it is told: drop our reference first (it may be
         // the last, dropping a value that borrows from the scope).
-        let _release = cell.scope.clone().map(ReleaseArc);
+        let _release = scope.map(ReleaseArc);
         // SAFETY: the job's reference, ours to give up.
         unsafe { Header::release(this) };
     }
@@ -400,7 +410,7 @@ where
         let cell = unsafe { Self::from_header(this) };
         if cell.item.run() {
             // SAFETY: the job's reference.
-            unsafe { Self::done(this, cell) };
+            unsafe { Self::done(this) };
         } else {
             // Cancelled: the canceller dropped the closure and told the scope.
             // SAFETY: the job's reference.
@@ -421,7 +431,7 @@ where
         let cell = unsafe { Self::from_header(this) };
         if cell.item.fail(error) {
             // SAFETY: the job's reference.
-            unsafe { Self::done(this, cell) };
+            unsafe { Self::done(this) };
         } else {
             // SAFETY: the job's reference.
             unsafe { Header::release(this) };
@@ -609,22 +619,27 @@ where
         // Claim in grains small enough to balance the load (a few dozen claims per
         // job), large enough that the cursor is not a hot spot.
         let grain = (len / (jobs.max(1) * 32)).clamp(1, 256);
-        let mut cell = Box::new(BatchCell {
+        let cell = NonNull::from(Box::leak(Box::new(BatchCell {
             header: Header::new(len + jobs, Self::VTABLE),
             cursor: AtomicUsize::new(0),
             grain,
             items,
             links: Box::new([]),
-        });
-        let batch = NonNull::from(&cell.header);
-        cell.links = (0..jobs)
+        })));
+        // The links' pointer to the batch is the cell's own pointer (which the functions
+        // cast back to the whole cell), not one narrowed to its header by a reference,
+        // and is taken after the cell has stopped moving.
+        let links = (0..jobs)
             .map(|_| Link {
                 header: Header::new(0, Self::LINK_VTABLE),
-                batch,
+                batch: cell.cast(),
             })
             .collect();
+        // SAFETY: the cell is ours alone (nothing handed out yet); the write goes
+        // through its pointer, touching only the `links` field.
+        unsafe { (*cell.as_ptr()).links = links };
         NewBatch {
-            cell: NonNull::from(Box::leak(cell)),
+            cell,
             jobs_left: jobs,
             futures_left: true,
         }
@@ -646,8 +661,16 @@ where
             return None;
         }
         self.jobs_left -= 1;
-        let link = &self.cell().links[self.jobs_left];
-        Some(Job(NonNull::from(&link.header)))
+        Some(Job(self.link(self.jobs_left)))
+    }
+
+    /// The header of link `index`, as a pointer to the whole link (whose functions read
+    /// its `batch` field past the header), not narrowed by a reference to the header.
+    fn link(&self, index: usize) -> NonNull<Header> {
+        let links = &self.cell().links;
+        assert!(index < links.len());
+        // SAFETY: in bounds; a slice's pointer is not null.
+        unsafe { NonNull::new_unchecked(links.as_ptr().add(index).cast_mut()) }.cast()
     }
 
     /// Hand out every future's reference, in order: `make(header, core)` for each item.
@@ -672,8 +695,7 @@ where
     /// refused, and handed back here).
     pub(crate) fn into_funcs(mut self, job: Job) -> Vec<F> {
         assert!(
-            self.jobs_left + 1 == self.cell().links.len()
-                && job.0 == NonNull::from(&self.cell().links[self.jobs_left].header),
+            self.jobs_left + 1 == self.cell().links.len() && job.0 == self.link(self.jobs_left),
             "the first job of this batch"
         );
         mem::forget(job);

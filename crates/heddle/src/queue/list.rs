@@ -575,13 +575,15 @@ mod tests {
             seed
         };
         let (producers, consumers) = (3, 3);
-        for _round in 0..50 {
+        // Miri (see tests/miri.rs) interprets ~1000x slower: a few short rounds.
+        let (rounds, most) = if cfg!(miri) { (3, 80) } else { (50, 4_000) };
+        for _round in 0..rounds {
             let list = Arc::new(List::<Item>::new());
             let drops = Arc::new(StdAtomicUsize::new(0));
             let made = Arc::new(StdAtomicUsize::new(0));
             let got = Arc::new(StdAtomicUsize::new(0));
             let stop_consumers = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let shut_after = (next() % 4_000) as usize;
+            let shut_after = (next() % most) as usize;
             let drain = next() % 2 == 0;
             let puts: Vec<_> = (0..producers)
                 .map(|producer| {
