@@ -114,7 +114,9 @@ impl BoundedSemaphore {
         self.raw.try_acquire().then(|| BoundedPermit { sem: self })
     }
 
-    /// Like [`acquire`](Self::acquire), but give up after `timeout`.
+    /// Like [`acquire`](Self::acquire), but give up after `timeout`. A zero timeout
+    /// is a non-blocking try (Python's `acquire(timeout=0)`); a timeout that runs out
+    /// while waiting does not spin or sleep any further.
     ///
     /// ```
     /// use std::time::Duration;
@@ -126,6 +128,10 @@ impl BoundedSemaphore {
         let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
             return Some(BoundedPermit { sem: self });
+        }
+        if timeout.is_zero() {
+            // A zero timeout is a try (Python's `acquire(timeout=0)`): never wait.
+            return None;
         }
         self.raw
             .acquire_for(deadline_after(timeout), Some(&what))

@@ -114,15 +114,23 @@ impl<T: ?Sized> Lock<T> {
 
     /// Like [`lock`](Self::lock), but give up after `timeout` and return `None`.
     ///
+    /// A zero timeout is a non-blocking try (Python's `acquire(timeout=0)`): it costs
+    /// what [`try_lock`](Self::try_lock) costs. Nor does a timeout that runs out while
+    /// waiting spin or sleep any further.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let lock = heddle::sync::Lock::new(());
     /// let _held = lock.lock();
     /// assert!(lock.lock_timeout(Duration::from_millis(1)).is_none());
+    /// assert!(lock.lock_timeout(Duration::ZERO).is_none());
     /// ```
     #[inline]
     #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        if timeout.is_zero() {
+            return self.try_lock();
+        }
         self.raw
             .acquire(Location::caller(), deadline_after(timeout))
             .then(|| LockGuard::new(self))

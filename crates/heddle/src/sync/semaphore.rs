@@ -108,7 +108,9 @@ impl Semaphore {
             .then(|| SemaphorePermit { sem: self })
     }
 
-    /// Like [`acquire`](Self::acquire), but give up after `timeout`.
+    /// Like [`acquire`](Self::acquire), but give up after `timeout`. A zero timeout
+    /// is a non-blocking try (Python's `acquire(timeout=0)`); a timeout that runs out
+    /// while waiting does not spin or sleep any further.
     ///
     /// ```
     /// use std::time::Duration;
@@ -120,6 +122,10 @@ impl Semaphore {
         let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
             return Some(SemaphorePermit { sem: self });
+        }
+        if timeout.is_zero() {
+            // A zero timeout is a try (Python's `acquire(timeout=0)`): never wait.
+            return None;
         }
         self.raw
             .acquire_for(deadline_after(timeout), Some(&what))
