@@ -912,6 +912,72 @@ mod loom_tests {
         );
     }
 
+    /// A contended release that hands the lock off (the fairness timer's turn): the
+    /// waiter is installed as owner without the lock ever being free, so it returns
+    /// holding it; mutual exclusion, exact owner and a clean end state as above.
+    #[test]
+    fn loom_raw_lock_handoff() {
+        model(|| {
+            let mut lock = RawLock::new("Lock");
+            lock.handoff = true;
+            let s = Arc::new(Shared {
+                lock,
+                count: UnsafeCell::new(0),
+            });
+            let other = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert!(s.lock.lock_until(None));
+                    critical(&s);
+                    s.lock.unlock();
+                })
+            };
+            assert!(s.lock.lock_until(None));
+            critical(&s);
+            s.lock.unlock();
+            other.join().unwrap();
+            assert_eq!(s.lock.state.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.waiters.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.queue.len(), 0);
+            // SAFETY: every other thread has finished.
+            assert_eq!(s.count.with(|c| unsafe { *c }), 2);
+        });
+    }
+
+    /// A holder and two waiters: the second waiter may find `waiters` already raised
+    /// and sleep without a fence of its own, relying on the first (see the module
+    /// docs); neither is stranded, whatever the interleaving of the releases.
+    #[test]
+    fn loom_raw_lock_raised_flag_shortcut() {
+        model(|| {
+            let s = Arc::new(Shared {
+                lock: RawLock::new("Lock"),
+                count: UnsafeCell::new(0),
+            });
+            assert!(s.lock.try_lock());
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    thread::spawn(move || {
+                        assert!(s.lock.lock_until(None));
+                        critical(&s);
+                        s.lock.unlock();
+                    })
+                })
+                .collect();
+            critical(&s);
+            s.lock.unlock();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(s.lock.state.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.waiters.load(Ordering::Relaxed), 0);
+            assert_eq!(s.lock.queue.len(), 0);
+            // SAFETY: every other thread has finished.
+            assert_eq!(s.count.with(|c| unsafe { *c }), 3);
+        });
+    }
+
     /// A holder, a waiter that times out while the lock is being released, and a waiter
     /// without a deadline: the timed one either gets the lock or gives up cleanly,
     /// leaving neither a stale announcement nor its entry behind, and the other is never
