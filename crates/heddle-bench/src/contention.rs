@@ -106,6 +106,7 @@ type Fairness = Rc<RefCell<Vec<(u64, f64)>>>;
 /// `total` operations in all (each lock's share is its budget). Returns the elapsed
 /// time and records the run's fairness.
 fn contend<L: BenchLock>(
+    label: &str,
     locks: &'static [L],
     threads: usize,
     section: Section,
@@ -134,7 +135,7 @@ fn contend<L: BenchLock>(
     });
     let counts = counts.lock().unwrap();
     if std::env::var_os("HEDDLE_BENCH_COUNTS").is_some() {
-        eprintln!("{threads} threads, {total} ops: {counts:?}");
+        eprintln!("{label}: {threads} threads, {total} ops: {counts:?}");
     }
     let (min, max) = (
         *counts.iter().min().unwrap_or(&0),
@@ -210,15 +211,15 @@ fn throughput(cfg: &Config, report: &mut Report, locks: usize, threads: usize, s
     let case = CaseBuilder::new(&name, Unit::NsPerOp)
         .add("heddle", {
             let f = fair[0].clone();
-            move |n| contend(h, threads, section, n, &f)
+            move |n| contend("heddle", h, threads, section, n, &f)
         })
         .add("std", {
             let f = fair[1].clone();
-            move |n| contend(s, threads, section, n, &f)
+            move |n| contend("std", s, threads, section, n, &f)
         })
         .add("parking_lot", {
             let f = fair[2].clone();
-            move |n| contend(p, threads, section, n, &f)
+            move |n| contend("parking_lot", p, threads, section, n, &f)
         })
         .measure(cfg);
     let results = case
