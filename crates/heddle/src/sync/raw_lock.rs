@@ -531,6 +531,11 @@ impl RawLock {
     #[cfg(not(loom))]
     fn fair_turn(&self) -> bool {
         use std::sync::atomic::Ordering as O;
+        if crate::check::active() {
+            // A checked run must replay exactly, so no wall clock here: every other
+            // contended release hands off, and the checker explores both paths.
+            return self.fair_at.fetch_xor(1, O::Relaxed) & 1 == 1;
+        }
         let now = fairness_clock();
         let due = self.fair_at.load(O::Relaxed);
         if due != 0 && now < due {
