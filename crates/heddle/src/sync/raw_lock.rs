@@ -509,8 +509,9 @@ impl RawLock {
                     self.state.store(tag, Ordering::Relaxed);
                     Some(TOKEN_HANDOFF)
                 },
-                |_, have_more| {
-                    if !have_more {
+                |handed_to, have_more| {
+                    // The new owner's release lowers the flag if nobody queued since.
+                    if handed_to == 0 && !have_more {
                         self.waiters.store(0, Ordering::Relaxed);
                     }
                 },
@@ -571,10 +572,14 @@ impl RawLock {
     /// competes for the lock like any arriving thread).
     #[cold]
     fn wake_one(&self) {
-        // Cleared under the queue lock when the queue empties, so a waiter that set it
+        // Cleared under the queue lock when the queue is empty, so a waiter that set it
         // and has not enqueued yet finds it cleared when it validates, and goes round.
-        self.queue.notify_one(|_, have_more| {
-            if !have_more {
+        // Not when this wake-up emptied it: the woken waiter is likely to lose to a
+        // barger and queue again, and finding the flag still up it need not pay the
+        // heavy fence again (its raiser's barrier still covers it); whoever releases
+        // next with the queue empty lowers it.
+        self.queue.notify_one(|woken, have_more| {
+            if woken == 0 && !have_more {
                 self.waiters.store(0, Ordering::Relaxed);
             }
         });
