@@ -15,8 +15,8 @@
 //!
 //! The barrier is paid only by the waiter that raises `waiters` from 0 to 1, not by
 //! every waiter that sleeps: while the flag stays up (it is only lowered under the queue
-//! lock, when the queue is empty), a later waiter that finds it up relies on the one
-//! that raised it. That one, after its barrier, sees every release that missed the flag
+//! lock, when the queue is empty, by a release that woke nobody or a waiter that gave
+//! up), a later waiter that finds it up relies on the one that raised it. That one, after its barrier, sees every release that missed the flag
 //! (the barrier orders such a release's store of "free" before its own next look at the
 //! word), and it never walks away from a free lock without trying it: it takes the lock
 //! (and its own release sees the flag), or loses it to a thread whose acquisition the
