@@ -73,6 +73,9 @@ impl Config {
 pub enum Unit {
     /// Nanoseconds per operation: lower is better.
     NsPerOp,
+    /// The slowest thread's share of the work over the fastest thread's (1 is
+    /// perfectly fair): higher is better.
+    SlowestOverFastest,
 }
 
 impl Unit {
@@ -80,6 +83,7 @@ impl Unit {
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::NsPerOp => "ns/op",
+            Unit::SlowestOverFastest => "slowest/fastest",
         }
     }
 
@@ -87,6 +91,7 @@ impl Unit {
     pub fn lower_is_better(self) -> bool {
         match self {
             Unit::NsPerOp => true,
+            Unit::SlowestOverFastest => false,
         }
     }
 }
@@ -405,7 +410,8 @@ fn watch() {
     }
 }
 
-fn median_and_spread(mut s: Vec<f64>) -> (f64, f64) {
+/// The median of `s` and its spread ((max - min) / median).
+pub fn median_and_spread(mut s: Vec<f64>) -> (f64, f64) {
     if s.is_empty() {
         return (f64::NAN, f64::NAN);
     }

@@ -66,12 +66,12 @@ pub fn run(cfg: &Config, report: &mut Report) {
 /// How long the threads of one multi-threaded run may take before the run is declared
 /// stuck (a deadlock or a lost wake-up): far beyond any honest round, which is aimed
 /// at tens of milliseconds.
-const STUCK_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// Give a value the `'static` lifetime the threads of a multi-threaded run need. The
 /// leak (a few small locks per case) lasts until the bench exits; it is what lets a
 /// stuck run be abandoned instead of hanging the bench.
-fn leak<T>(value: T) -> &'static T {
+pub(crate) fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
 }
 
@@ -83,7 +83,7 @@ fn leak<T>(value: T) -> &'static T {
 /// If the threads have not all finished after [`STUCK_AFTER`] (they are abandoned,
 /// parked or spinning, and the harness reports the implementation as failed), or if
 /// one of them panicked.
-fn on_threads(
+pub(crate) fn on_threads(
     threads: usize,
     iters: u64,
     body: impl Fn(usize, u64) + Send + Sync + 'static,

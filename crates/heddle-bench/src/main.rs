@@ -12,6 +12,7 @@
 //! `--filter` keeps only the cases whose name contains the given text.
 
 mod check;
+mod contention;
 mod deadlock;
 mod harness;
 mod locks;
@@ -36,6 +37,11 @@ const GROUPS: &[Group] = &[
         name: "locks",
         about: "Lock, RLock, RwLock, Semaphore, Event, Barrier vs std, parking_lot, Python",
         run: locks::run,
+    },
+    Group {
+        name: "contention",
+        about: "Lock under 2-128 threads (throughput, fairness), zero-timeout attempts vs std, parking_lot",
+        run: contention::run,
     },
     Group {
         name: "queues",

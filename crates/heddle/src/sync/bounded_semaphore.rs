@@ -114,21 +114,36 @@ impl BoundedSemaphore {
         self.raw.try_acquire().then(|| BoundedPermit { sem: self })
     }
 
-    /// Like [`acquire`](Self::acquire), but give up after `timeout`.
+    /// Like [`acquire`](Self::acquire), but give up after `timeout`. A zero timeout
+    /// is a non-blocking try (Python's `acquire(timeout=0)`); a timeout that runs out
+    /// while waiting does not spin or sleep any further.
     ///
     /// ```
     /// use std::time::Duration;
     /// let s = heddle::sync::BoundedSemaphore::new(0);
     /// assert!(s.acquire_timeout(Duration::from_millis(1)).is_none());
     /// ```
+    #[inline]
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<BoundedPermit<'_>> {
         let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
             return Some(BoundedPermit { sem: self });
         }
+        if timeout.is_zero() {
+            // A zero timeout is a try (Python's `acquire(timeout=0)`): never wait.
+            return None;
+        }
+        self.acquire_timeout_slow(timeout, &what)
+    }
+
+    /// The waiting part of [`acquire_timeout`](Self::acquire_timeout), out of line so
+    /// that a zero timeout costs what `try_acquire` costs.
+    #[cold]
+    #[inline(never)]
+    fn acquire_timeout_slow(&self, timeout: Duration, what: &WaitFor) -> Option<BoundedPermit<'_>> {
         self.raw
-            .acquire_for(deadline_after(timeout), Some(&what))
+            .acquire_for(deadline_after(timeout), Some(what))
             .then(|| BoundedPermit { sem: self })
     }
 

@@ -170,7 +170,8 @@ impl Event {
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let what = self.op("wait_timeout", Location::caller());
-        self.is_set() || self.wait_until(deadline_after(timeout), &what)
+        // A zero timeout only looks (Python's `wait(0)`).
+        self.is_set() || (!timeout.is_zero() && self.wait_until(deadline_after(timeout), &what))
     }
 
     /// A future that completes when the flag is raised; usable on any executor, beside

@@ -18,12 +18,17 @@ use crate::wait::deadline_after;
 ///   owner's id) and the unlock a plain store and a load: one atomic read-modify-write
 ///   per lock + unlock where std's `Mutex` and parking_lot's use two. A thread about to
 ///   sleep pays instead, with a process-wide memory barrier (`membarrier` on Linux; a
-///   fence elsewhere, where the unlock pays a fence too), so no wake-up is missed.
-/// * **Fairness**: none promised. Waiters are woken in FIFO order, but an arriving thread
-///   may take the lock before the woken one ("barging"), which keeps throughput high.
-///   Use a [`Semaphore`](super::Semaphore) or a queue if you need strict turn-taking.
+///   fence elsewhere, where the unlock pays a fence too), so no wake-up is missed; the
+///   barrier is paid by the first thread to queue, not by every one.
+/// * **Fairness**: eventual, not strict. Waiters are woken in FIFO order, but an
+///   arriving thread may take the lock before the woken one ("barging"), which keeps
+///   throughput high; barging is bounded: about every half millisecond of contention,
+///   an unlock hands the lock straight to the longest-queued waiter (parking_lot's
+///   "eventual fairness"). Use a [`Semaphore`](super::Semaphore) or a queue if you need
+///   strict turn-taking.
 /// * **Timeouts**: [`Lock::lock_timeout`] gives up at the deadline and returns `None`;
-///   [`Lock::try_lock`] never blocks.
+///   a zero timeout is a try, as Python's `acquire(timeout=0)`; [`Lock::try_lock`]
+///   never blocks.
 /// * **Panics**: no poisoning (as in Python and parking_lot). A guard dropped while
 ///   unwinding releases the lock; the data is whatever the panicking code left.
 /// * **Spurious wake-ups**: none are visible; `lock` returns only holding the lock.
@@ -121,15 +126,23 @@ impl<T: ?Sized> Lock<T> {
 
     /// Like [`lock`](Self::lock), but give up after `timeout` and return `None`.
     ///
+    /// A zero timeout is a non-blocking try (Python's `acquire(timeout=0)`): it costs
+    /// what [`try_lock`](Self::try_lock) costs. Nor does a timeout that runs out while
+    /// waiting spin or sleep any further.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let lock = heddle::sync::Lock::new(());
     /// let _held = lock.lock();
     /// assert!(lock.lock_timeout(Duration::from_millis(1)).is_none());
+    /// assert!(lock.lock_timeout(Duration::ZERO).is_none());
     /// ```
     #[inline]
     #[track_caller]
     pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        if timeout.is_zero() {
+            return self.try_lock();
+        }
         self.raw
             .acquire(Location::caller(), deadline_after(timeout))
             .then(|| LockGuard::new(self))

@@ -93,6 +93,10 @@ impl RawSemaphore {
             if state >= ONE {
                 continue;
             }
+            // No permit, and the deadline has passed: nothing left to wait for.
+            if passed(deadline) {
+                return false;
+            }
             if state & WAITERS == 0 {
                 if spin.spin() {
                     continue;
@@ -209,6 +213,19 @@ impl RawSemaphore {
             }
         });
     }
+}
+
+/// Whether `deadline` has passed (never for no deadline, nor under loom: see
+/// `raw_lock::passed`).
+#[inline]
+fn passed(deadline: Option<Instant>) -> bool {
+    #[cfg(not(loom))]
+    if let Some(deadline) = deadline {
+        return crate::wait::now() >= deadline;
+    }
+    #[cfg(loom)]
+    let _ = deadline;
+    false
 }
 
 #[cfg(all(test, loom))]

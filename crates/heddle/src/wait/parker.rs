@@ -223,9 +223,13 @@ impl Parker {
         self.state.load(Ordering::Acquire) == NOTIFIED
     }
 
-    /// Sleep until notified or until `deadline`; `true` if notified.
+    /// Sleep until notified or until `deadline`; `true` if notified. A deadline that
+    /// has already passed is not spun on either: the caller withdraws at once.
     #[cfg(not(loom))]
     pub(crate) fn park_until(&self, deadline: Option<Instant>) -> bool {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return self.is_notified();
+        }
         if self.spin_briefly() {
             return true;
         }
