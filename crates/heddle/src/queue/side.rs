@@ -212,7 +212,7 @@ impl Signal {
         }
     }
 
-    fn fire(&self) {
+    pub(super) fn fire(&self) {
         if !self.fired.swap(true, SeqCst) {
             self.queue.notify_all(|_, _| {});
         }
