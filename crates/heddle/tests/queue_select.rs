@@ -461,9 +461,10 @@ fn two_selects_meet_on_a_rendezvous() {
 
 #[test]
 fn fairness_with_both_sides_selecting() {
-    // crossbeam's `fairness2`: a sender selects over an unbounded, a bounded(1) and a
-    // rendezvous queue, a receiver over the same three, both building a fresh select
-    // each time; every queue gets a fair share.
+    // crossbeam's `fairness2`: a sender selects over a put on an unbounded and a
+    // bounded(1) queue (each only while it is empty) and a rendezvous, a receiver over
+    // gets on the same three, both building a fresh select each time; every queue gets
+    // a fair share.
     const COUNT: usize = 3_000;
     let qs = [Queue::unbounded(), Queue::bounded(1), Queue::bounded(0)];
     let mut hits = [0usize; 3];
@@ -471,12 +472,15 @@ fn fairness_with_both_sides_selecting() {
         s.spawn(|| {
             for _ in 0..COUNT {
                 let mut sel = Select::new();
-                for q in &qs {
-                    sel.put(q);
+                let mut arms = Vec::new();
+                for (k, q) in qs.iter().enumerate() {
+                    if k == 2 || q.is_empty() {
+                        arms.push((sel.put(q), k));
+                    }
                 }
                 let op = select_or_fail(&mut sel);
-                let i = op.index();
-                op.put(&qs[i], ()).unwrap();
+                let (_, k) = *arms.iter().find(|(i, _)| *i == op.index()).unwrap();
+                op.put(&qs[k], ()).unwrap();
             }
         });
         for _ in 0..COUNT {
