@@ -827,3 +827,81 @@ fn a_dropped_selection_between_two_selects() {
         assert_eq!(getter.join().unwrap(), Ok("later"));
     });
 }
+
+// ------------------------------------------------------------------------------------
+// Under the checker: selects pair on a rendezvous in every schedule explored (a lost
+// pairing would stall every thread, which the checker reports as a deadlock).
+
+fn checked_pairing(selecting_getter: bool, selecting_putter: bool) -> impl Fn() + Send + Sync {
+    move || {
+        let q = Queue::bounded(0);
+        let q2 = q.clone();
+        let putter = heddle::thread::Thread::new(move || {
+            if selecting_putter {
+                let mut sel = Select::new();
+                sel.put(&q2);
+                sel.select().put(&q2, 7).unwrap();
+            } else {
+                q2.put(7).unwrap();
+            }
+        })
+        .name("putter")
+        .start();
+        let got = if selecting_getter {
+            let mut sel = Select::new();
+            sel.get(&q);
+            sel.select().get(&q)
+        } else {
+            q.get()
+        };
+        assert_eq!(got, Ok(7));
+        putter.join().unwrap();
+    }
+}
+
+#[test]
+fn checked_selects_pair_on_a_rendezvous_in_every_schedule() {
+    use heddle::check::Checker;
+    for (g, p) in [(true, true), (true, false), (false, true)] {
+        for checker in [Checker::dfs(), Checker::pct(3).iterations(200)] {
+            match checker.explore(checked_pairing(g, p)) {
+                Ok(coverage) => assert!(coverage.executions() > 1, "{coverage}"),
+                Err(report) => panic!("select get {g}, select put {p}:\n{report}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn checked_matching_three_selects_and_a_plain_get() {
+    use heddle::check::Checker;
+    let body = || {
+        let q = Queue::bounded(0);
+        let threads: Vec<_> = (0..3usize)
+            .map(|i| {
+                let q = q.clone();
+                heddle::thread::Thread::new(move || {
+                    let mut sel = Select::new();
+                    let g = sel.get(&q);
+                    sel.put(&q);
+                    let op = sel.select();
+                    if op.index() == g {
+                        assert_ne!(op.get(&q).unwrap(), i);
+                    } else {
+                        op.put(&q, i).unwrap();
+                    }
+                })
+                .name(format!("sel-{i}"))
+                .start()
+            })
+            .collect();
+        q.get().unwrap();
+        for t in threads {
+            t.join().unwrap();
+        }
+    };
+    match Checker::random().iterations(300).explore(body) {
+        Ok(coverage) => assert!(coverage.executions() > 1, "{coverage}"),
+        Err(report) => panic!("{report}"),
+    }
+}

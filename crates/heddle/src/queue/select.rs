@@ -462,40 +462,12 @@ impl<'a> Select<'a> {
         self.run(true, deadline).ok_or(SelectTimeoutError)
     }
 
-    /// One pass over the operations from the rotating start. With rendezvous
-    /// operations, the caller holds the offers' lock (`offers`): a rendezvous
-    /// operation with no plain partner claims another select's offer there.
+    /// One pass over the operations from the rotating start (see [`round`]).
     fn try_round(
         &mut self,
-        mut offers: Option<&mut MutexGuard<'_, Vec<Offer>>>,
+        offers: Option<&mut MutexGuard<'_, Vec<Offer>>>,
     ) -> Option<Selected<'a>> {
-        let n = self.operations.len();
-        for k in 0..n {
-            let i = self.next.wrapping_add(k) % n;
-            let Some(op) = &self.operations[i] else {
-                continue;
-            };
-            let got = match op.kind {
-                Kind::Get => op.queue.select_get(),
-                Kind::Put => op.queue.select_put(),
-            };
-            let got = match (got, offers.as_deref_mut()) {
-                (Some(got), _) => got,
-                (None, Some(offers)) if op.queue.is_rendezvous() => match claim(offers, op) {
-                    Some(exchange) => Got::Pair(exchange),
-                    None => continue,
-                },
-                (None, _) => continue,
-            };
-            self.next = i + 1;
-            return Some(Selected {
-                index: i,
-                kind: op.kind,
-                queue: op.queue,
-                got: Some(got),
-            });
-        }
-        None
+        round(&self.operations, &mut self.next, offers)
     }
 
     fn run(&mut self, block: bool, deadline: Option<Instant>) -> Option<Selected<'a>> {
@@ -503,9 +475,9 @@ impl<'a> Select<'a> {
             if let Some(selected) = self.try_round(None) {
                 return Some(selected);
             }
-        }
-        if !block && self.rendezvous == 0 {
-            return None;
+            if !block {
+                return None;
+            }
         }
         let selection = Arc::clone(self.selection.get_or_insert_with(|| {
             Arc::new(Selection {
@@ -513,53 +485,34 @@ impl<'a> Select<'a> {
                 claimed: Mutex::new(None),
             })
         }));
-        let signal = &selection.signal;
         loop {
-            signal.reset();
-            for op in self.operations.iter().flatten() {
-                op.queue.side(op.kind).watch(signal);
-            }
-            // Registered: anything that happens from now on fires the signal. Try again
-            // for what happened before; with rendezvous operations, under the offers'
-            // lock, registering offers if nothing is ready.
-            let (ready, registered) =
-                if self.rendezvous == 0 {
-                    (self.try_round(None), false)
-                } else {
-                    let mut offers = OFFERS.lock();
-                    let ready = self.try_round(Some(&mut offers));
-                    let register = ready.is_none() && block;
-                    if register {
-                        offers.extend(self.operations.iter().enumerate().filter_map(
-                            |(index, op)| {
-                                let op = op.as_ref().filter(|op| op.queue.is_rendezvous())?;
-                                Some(Offer {
-                                    queue: op.queue.id(),
-                                    kind: op.kind,
-                                    index,
-                                    selection: Arc::clone(&selection),
-                                })
-                            },
-                        ));
-                    }
-                    (ready, register)
-                };
-            let fired = ready.is_some() || !block || signal.wait(deadline);
-            let claimed = if registered {
-                let mut offers = OFFERS.lock();
-                offers.retain(|offer| !Arc::ptr_eq(&offer.selection, &selection));
-                let claimed = selection.claimed.lock().take();
-                claimed
-            } else {
-                None
+            // Watch every side (anything that happens from now on fires the signal),
+            // then try again for what happened before; with rendezvous operations,
+            // under the offers' lock, registering offers if nothing is ready. The
+            // registration is undone when `registration` drops, even by an unwind (a
+            // deadlock report in the wait), so no stale offer or watch is left behind.
+            selection.signal.reset();
+            let mut registration = Registration {
+                operations: &self.operations,
+                selection: &selection,
+                offered: false,
             };
-            for op in self.operations.iter().flatten() {
-                op.queue.side(op.kind).unwatch(signal);
-            }
-            if ready.is_some() {
+            registration.watch();
+            let ready = if self.rendezvous == 0 {
+                round(&self.operations, &mut self.next, None)
+            } else {
+                let mut offers = OFFERS.lock();
+                let ready = round(&self.operations, &mut self.next, Some(&mut offers));
+                if ready.is_none() && block {
+                    registration.offer(&mut offers);
+                }
+                ready
+            };
+            if ready.is_some() || !block {
                 return ready;
             }
-            if let Some((index, exchange)) = claimed {
+            let fired = selection.signal.wait(deadline);
+            if let Some((index, exchange)) = registration.withdraw() {
                 let op = self.operations[index]
                     .as_ref()
                     .expect("an offered operation stays while its select waits");
@@ -571,18 +524,114 @@ impl<'a> Select<'a> {
                     got: Some(Got::Pair(exchange)),
                 });
             }
-            if !block {
-                return None;
-            }
             if !fired {
-                // Timed out: one last round (without offers: nobody can claim us now).
+                // Timed out: one last round (not offered any more: nobody can claim us).
                 return if self.rendezvous == 0 {
-                    self.try_round(None)
+                    round(&self.operations, &mut self.next, None)
                 } else {
                     let mut offers = OFFERS.lock();
-                    self.try_round(Some(&mut offers))
+                    round(&self.operations, &mut self.next, Some(&mut offers))
                 };
             }
+        }
+    }
+}
+
+/// One pass over `operations` from `next` (rotating). With rendezvous operations, the
+/// caller holds the offers' lock (`offers`): a rendezvous operation with no plain
+/// partner claims another select's offer there.
+fn round<'a>(
+    operations: &[Option<Operation<'a>>],
+    next: &mut usize,
+    mut offers: Option<&mut MutexGuard<'_, Vec<Offer>>>,
+) -> Option<Selected<'a>> {
+    let n = operations.len();
+    for k in 0..n {
+        let i = next.wrapping_add(k) % n;
+        let Some(op) = &operations[i] else {
+            continue;
+        };
+        let got = match op.kind {
+            Kind::Get => op.queue.select_get(),
+            Kind::Put => op.queue.select_put(),
+        };
+        let got = match (got, offers.as_deref_mut()) {
+            (Some(got), _) => got,
+            (None, Some(offers)) if op.queue.is_rendezvous() => match claim(offers, op) {
+                Some(exchange) => Got::Pair(exchange),
+                None => continue,
+            },
+            (None, _) => continue,
+        };
+        *next = i + 1;
+        return Some(Selected {
+            index: i,
+            kind: op.kind,
+            queue: op.queue,
+            got: Some(got),
+        });
+    }
+    None
+}
+
+/// A select's watches on its sides and its offers in the registry, for one wait:
+/// undone on drop.
+struct Registration<'r, 'a> {
+    operations: &'r [Option<Operation<'a>>],
+    selection: &'r Arc<Selection>,
+    offered: bool,
+}
+
+impl Registration<'_, '_> {
+    fn watch(&mut self) {
+        for op in self.operations.iter().flatten() {
+            op.queue.side(op.kind).watch(&self.selection.signal);
+        }
+    }
+
+    /// Offer every rendezvous operation (under the registry's lock).
+    fn offer(&mut self, offers: &mut Vec<Offer>) {
+        self.offered = true;
+        offers.extend(
+            self.operations
+                .iter()
+                .enumerate()
+                .filter_map(|(index, op)| {
+                    let op = op.as_ref().filter(|op| op.queue.is_rendezvous())?;
+                    Some(Offer {
+                        queue: op.queue.id(),
+                        kind: op.kind,
+                        index,
+                        selection: Arc::clone(self.selection),
+                    })
+                }),
+        );
+    }
+
+    /// Undo the registration; the pair another select made with us meanwhile, if any.
+    fn withdraw(&mut self) -> Option<(usize, Arc<dyn Pairing>)> {
+        let claimed = if std::mem::take(&mut self.offered) {
+            let mut offers = OFFERS.lock();
+            offers.retain(|offer| !Arc::ptr_eq(&offer.selection, self.selection));
+            let claimed = self.selection.claimed.lock().take();
+            claimed
+        } else {
+            None
+        };
+        for op in self.operations.iter().flatten() {
+            op.queue.side(op.kind).unwatch(&self.selection.signal);
+        }
+        self.operations = &[];
+        claimed
+    }
+}
+
+impl Drop for Registration<'_, '_> {
+    fn drop(&mut self) {
+        // Reached with something to undo only by an early return or an unwind: a pair
+        // made with us then is declined, so the partner does not wait for us forever.
+        if let Some((_, exchange)) = self.withdraw() {
+            exchange.decline();
         }
     }
 }

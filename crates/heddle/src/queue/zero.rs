@@ -243,11 +243,16 @@ impl<T> Exchange<T> {
         }
     }
 
-    /// Sleep (untimed, in the seam) until `ready` holds for the stage.
+    /// Sleep (untimed, in the seam) until `ready` holds for the stage, spinning briefly
+    /// first: the partner is usually awake and a step away.
     fn wait_for(&self, ready: impl Fn(&Stage<T>) -> bool) {
+        let mut spin = SpinWait::new();
         loop {
             if ready(&self.stage.lock()) {
                 return;
+            }
+            if spin.spin() {
+                continue;
             }
             self.waiters
                 .wait(0, || !ready(&self.stage.lock()), || {}, None, |_| {});
