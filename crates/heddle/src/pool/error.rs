@@ -42,7 +42,7 @@ pub enum FutureError {
     /// [`result_timeout`](super::Future::result_timeout) or `.await` that returned
     /// it. A future hands its value over once.
     Taken,
-    /// The task could not be submitted because the pool was shut down (a lazy
+    /// The task could not be submitted because the pool was shut down (a
     /// [`map`](super::ThreadPool::map) reached items after a shutdown). Python raises
     /// `RuntimeError` from `submit`.
     ShutDown,
