@@ -30,9 +30,10 @@
 //! * **Shutdown** makes an operation ready: a get on a shut-down, drained queue
 //!   completes with [`GetError`], a put with [`TryPutError::ShutDown`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
+use std::mem::{self, MaybeUninit};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,12 +54,95 @@ enum Kind {
 
 /// What a ready operation holds until its [`Selected`] is completed.
 enum Got {
-    /// A get's outcome: `Box<Result<T, GetError>>`.
-    Item(Box<dyn Any + Send>),
+    /// A get's outcome: a `Result<T, GetError>`.
+    Item(Erased),
     /// A rendezvous partner reserved: the transfer completes through the exchange.
     Pair(Arc<dyn Pairing>),
     /// A put on a queue with room (or shut down).
     Room,
+}
+
+/// A value whose type is erased (a selected get's `Result<T, GetError>`, held between
+/// the round and `Selected::get`), stored inline when it fits in three words, so a
+/// selection allocates nothing; boxed otherwise.
+struct Erased {
+    type_id: TypeId,
+    storage: Storage,
+}
+
+/// Room for small values, aligned for a `usize`.
+type Inline = MaybeUninit<[usize; 3]>;
+
+enum Storage {
+    /// The value lives in `buf`; `drop` drops it in place.
+    Inline {
+        buf: Inline,
+        drop: unsafe fn(*mut Inline),
+    },
+    Boxed(Box<dyn Any + Send>),
+}
+
+// SAFETY: `Erased::new` only takes `R: Send`; the inline bytes are that value.
+unsafe impl Send for Erased {}
+
+/// Drop the `R` stored in `buf`.
+///
+/// # Safety
+///
+/// `buf` holds an initialised `R`, never used again.
+unsafe fn drop_inline<R>(buf: *mut Inline) {
+    // SAFETY: per the contract.
+    unsafe { std::ptr::drop_in_place(buf.cast::<R>()) }
+}
+
+impl Erased {
+    fn new<R: Send + 'static>(value: R) -> Self {
+        let fits = mem::size_of::<R>() <= mem::size_of::<Inline>()
+            && mem::align_of::<R>() <= mem::align_of::<Inline>();
+        let storage = if fits {
+            let mut buf = Inline::uninit();
+            // SAFETY: `R` fits in `buf`'s size and alignment (checked above).
+            unsafe { buf.as_mut_ptr().cast::<R>().write(value) };
+            Storage::Inline {
+                buf,
+                drop: drop_inline::<R>,
+            }
+        } else {
+            Storage::Boxed(Box::new(value))
+        };
+        Erased {
+            type_id: TypeId::of::<R>(),
+            storage,
+        }
+    }
+
+    /// The value back.
+    ///
+    /// # Panics
+    ///
+    /// If it is not an `R` (a queue's selection completed as another queue's).
+    fn take<R: 'static>(self) -> R {
+        assert!(
+            self.type_id == TypeId::of::<R>(),
+            "same queue, same item type"
+        );
+        let this = mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used again: the value moves out once.
+        match unsafe { std::ptr::read(&this.storage) } {
+            // SAFETY: `buf` holds an initialised `R` (the type id says so).
+            Storage::Inline { buf, .. } => unsafe { buf.as_ptr().cast::<R>().read() },
+            Storage::Boxed(b) => *b.downcast::<R>().expect("same queue, same item type"),
+        }
+    }
+}
+
+impl Drop for Erased {
+    fn drop(&mut self) {
+        if let Storage::Inline { buf, drop } = &mut self.storage {
+            // SAFETY: the value was never taken (`take` forgets `self`).
+            unsafe { drop(buf) }
+        }
+    }
 }
 
 /// A queue as the engine sees it, whatever its item type.
@@ -74,7 +158,7 @@ trait Selectable: Sync {
     fn side(&self, kind: Kind) -> &Side;
     fn id(&self) -> usize;
     /// An uncompleted selected get's outcome, dropped: give its item back.
-    fn give_back(&self, got: Box<dyn Any + Send>);
+    fn give_back(&self, got: Erased);
 }
 
 impl<T: Send + 'static> Selectable for Shared<T> {
@@ -92,7 +176,7 @@ impl<T: Send + 'static> Selectable for Shared<T> {
                 Err(TryGetError::Empty) => return None,
             },
         };
-        Some(Got::Item(Box::new(outcome)))
+        Some(Got::Item(Erased::new(outcome)))
     }
 
     fn select_put(&self) -> Option<Got> {
@@ -124,11 +208,9 @@ impl<T: Send + 'static> Selectable for Shared<T> {
         self as *const Self as usize
     }
 
-    fn give_back(&self, got: Box<dyn Any + Send>) {
-        let got = got
-            .downcast::<Result<T, GetError>>()
-            .expect("same queue, same item type");
-        let Ok(item) = *got else {
+    fn give_back(&self, got: Erased) {
+        let got: Result<T, GetError> = got.take();
+        let Ok(item) = got else {
             return; // a shutdown error holds no item
         };
         // The take already counted as a get: count it done, so the put below (which
@@ -756,9 +838,7 @@ impl Selected<'_> {
     pub fn get<T: Send + 'static>(mut self, queue: &Queue<T>) -> Result<T, GetError> {
         self.check(Kind::Get, queue.shared.id());
         match self.got.take().expect("an uncompleted selection") {
-            Got::Item(got) => *got
-                .downcast::<Result<T, GetError>>()
-                .expect("same queue, same item type"),
+            Got::Item(got) => got.take(),
             Got::Pair(pairing) => {
                 let exchange = pairing
                     .as_any()
@@ -813,7 +893,7 @@ impl Selected<'_> {
                 .expect("same queue, same item type")
                 .put(Some(item))
                 .map_err(TryPutError::Full),
-            Got::Room => queue.shared.try_put(item),
+            Got::Room => queue.try_put(item),
             Got::Item(_) => unreachable!("a put never holds an item"),
         }
     }
@@ -835,5 +915,51 @@ impl fmt::Debug for Selected<'_> {
             .field("index", &self.index)
             .field("kind", &self.kind)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Erased;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// Counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn erased_values_come_back_and_drop_once_inline_or_boxed() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        // Inline: one word.
+        let small = Erased::new(Counted(Arc::clone(&drops)));
+        let back: Counted = small.take();
+        assert_eq!(drops.load(SeqCst), 0, "taken, not dropped");
+        drop(back);
+        assert_eq!(drops.load(SeqCst), 1);
+        // Inline, dropped without being taken.
+        drop(Erased::new(Counted(Arc::clone(&drops))));
+        assert_eq!(drops.load(SeqCst), 2);
+        // Boxed: too large to fit.
+        let big = Erased::new(([0u64; 8], Counted(Arc::clone(&drops))));
+        let (words, counted) = big.take::<([u64; 8], Counted)>();
+        assert_eq!(words, [0; 8]);
+        drop(counted);
+        assert_eq!(drops.load(SeqCst), 3);
+        drop(Erased::new(([1u64; 8], Counted(Arc::clone(&drops)))));
+        assert_eq!(drops.load(SeqCst), 4);
+        // A heap value inline keeps its pointer.
+        let s = Erased::new(Ok::<String, ()>("kept".to_owned()));
+        assert_eq!(s.take::<Result<String, ()>>().unwrap(), "kept");
+    }
+
+    #[test]
+    #[should_panic(expected = "same queue, same item type")]
+    fn erased_refuses_another_type() {
+        let _ = Erased::new(1u32).take::<u64>();
     }
 }
