@@ -23,7 +23,8 @@ use super::error::{CompleteError, FutureError};
 use super::task::{Header, Job, NewTask};
 use crate::wait::{deadline_after, AsyncWaiter};
 
-/// The eventual result of a task run by a [`ThreadPool`](super::ThreadPool):
+/// The eventual result of a task run by a [`ThreadPool`](super::ThreadPool), or of
+/// anything else that completes it through a [`Completer`] ([`Future::pending`]):
 /// Python's `concurrent.futures.Future`.
 ///
 /// A future has one owner, who takes the value once: [`result`](Self::result) (blocks,
