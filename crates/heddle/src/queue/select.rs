@@ -96,6 +96,7 @@ unsafe fn drop_inline<R>(buf: *mut Inline) {
 }
 
 impl Erased {
+    #[inline]
     fn new<R: Send + 'static>(value: R) -> Self {
         let fits = mem::size_of::<R>() <= mem::size_of::<Inline>()
             && mem::align_of::<R>() <= mem::align_of::<Inline>();
@@ -121,6 +122,7 @@ impl Erased {
     /// # Panics
     ///
     /// If it is not an `R` (a queue's selection completed as another queue's).
+    #[inline]
     fn take<R: 'static>(self) -> R {
         assert!(
             self.type_id == TypeId::of::<R>(),
@@ -485,6 +487,12 @@ impl<'a> Select<'a> {
     /// assert_eq!(sel.select().get(&q), Ok(42));
     /// ```
     pub fn select(&mut self) -> Selected<'a> {
+        if self.rendezvous == 0 {
+            // The fast path: something is ready.
+            if let Some(selected) = self.try_round(None) {
+                return selected;
+            }
+        }
         assert!(
             self.operations.iter().any(Option::is_some),
             "Select::select with no operations would wait forever"
@@ -545,6 +553,7 @@ impl<'a> Select<'a> {
     }
 
     /// One pass over the operations from the rotating start (see [`round`]).
+    #[inline]
     fn try_round(
         &mut self,
         offers: Option<&mut MutexGuard<'_, Vec<Offer>>>,
@@ -622,14 +631,24 @@ impl<'a> Select<'a> {
 /// One pass over `operations` from `next` (rotating). With rendezvous operations, the
 /// caller holds the offers' lock (`offers`): a rendezvous operation with no plain
 /// partner claims another select's offer there.
+#[inline]
 fn round<'a>(
     operations: &[Option<Operation<'a>>],
     next: &mut usize,
     mut offers: Option<&mut MutexGuard<'_, Vec<Offer>>>,
 ) -> Option<Selected<'a>> {
     let n = operations.len();
+    if n == 0 {
+        return None;
+    }
+    // One division per round, not per operation.
+    let start = *next % n;
     for k in 0..n {
-        let i = next.wrapping_add(k) % n;
+        let i = if start + k < n {
+            start + k
+        } else {
+            start + k - n
+        };
         let Some(op) = &operations[i] else {
             continue;
         };
@@ -806,9 +825,11 @@ impl Selected<'_> {
         self.index
     }
 
+    #[inline]
     fn check(&self, kind: Kind, id: usize) {
+        let queue = self.queue as *const dyn Selectable as *const () as usize;
         assert!(
-            self.kind == kind && self.queue.id() == id,
+            self.kind == kind && queue == id,
             "Selected::{}: operation {} is not a {} on this queue",
             if kind == Kind::Get { "get" } else { "put" },
             self.index,
