@@ -45,6 +45,9 @@ pub mod deadlock;
 pub mod parallel;
 #[cfg(not(loom))]
 pub mod pool;
+// Processes: Linux only (memfd, futex, SCM_RIGHTS, PR_SET_PDEATHSIG).
+#[cfg(all(not(loom), target_os = "linux"))]
+pub mod process;
 pub mod queue;
 pub mod sync;
 // Under `--cfg loom` (model checking, see `wait::sys`) only the seam, the raw cores
