@@ -45,21 +45,6 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Encoded, String
     Ok(Encoded { bytes: bytes?, fds })
 }
 
-/// Encode `value` into `out` (appending), for values that carry no descriptors.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    value: &T,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
-    let buf = std::mem::take(out);
-    match postcard::to_extend(value, buf) {
-        Ok(buf) => {
-            *out = buf;
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// Decode a `T` from `bytes`, giving the handles inside it `fds`. Trailing bytes or a
 /// descriptor nobody took make it malformed.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, String> {

@@ -13,7 +13,7 @@ use std::io;
 /// assert_eq!(Exit::Signal(9).python_exitcode(), -9);
 /// assert_eq!(Exit::Code(3).to_string(), "exited with code 3");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Exit {
     /// It exited with this code (0 is success; 1 after a panic, as Python's 1 after an
     /// uncaught exception).
@@ -64,7 +64,7 @@ impl fmt::Display for Exit {
 /// assert!(matches!(err, ProcessError::NotRegistered { .. }));
 /// assert!(err.to_string().contains("heddle::process::register!"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ProcessError {
     /// The function was never registered: add `heddle::process::register!(name);` next
@@ -150,7 +150,7 @@ impl Error for ProcessError {}
 /// drop(b);
 /// assert_eq!(a.recv(), Err(ChannelError::Closed));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ChannelError {
     /// The other side is gone (closed, exited or killed) and nothing is left to read;

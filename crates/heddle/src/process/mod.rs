@@ -31,8 +31,7 @@
 //! mistake can multiply processes.
 //!
 //! Arguments, results and messages are serde values encoded with postcard. Handles
-//! ([`Pipe`], [`ProcessQueue`], [`Shared`], [`SharedArray`], [`ProcessLock`],
-//! [`ProcessSemaphore`]) travel inside them: their descriptors are passed beside the
+//! ([`Pipe`], [`ProcessQueue`], shared memory and its locks) travel inside them: their descriptors are passed beside the
 //! bytes (`SCM_RIGHTS`).
 //!
 //! # Guarantees
@@ -56,15 +55,20 @@
 mod child;
 mod codec;
 mod error;
+mod handle;
+mod pipe;
 mod pool;
-mod process;
+mod queue;
+mod region;
 mod registry;
 mod spawn;
 mod sys;
 
 pub use child::{current, CurrentProcess};
 pub use error::{ChannelError, Exit, ProcessError};
-pub use process::{Process, ProcessHandle};
+pub use handle::{Process, ProcessHandle};
+pub use pipe::Pipe;
+pub use queue::ProcessQueue;
 
 #[doc(hidden)]
 pub use linkme as __linkme;

@@ -249,13 +249,6 @@ pub(crate) fn eventfd_signal(fd: RawFd) {
     unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
 }
 
-/// Reset an eventfd to zero.
-pub(crate) fn eventfd_drain(fd: RawFd) {
-    let mut v: u64 = 0;
-    // SAFETY: reads 8 bytes into a live u64; EAGAIN (already zero) is fine.
-    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
-}
-
 // ------------------------------------------------------------------------------------
 // Shared memory
 
