@@ -52,6 +52,18 @@ pub enum FutureError {
         /// Why the pool broke.
         message: String,
     },
+    /// The worker process running the task died (killed by a signal, aborted, out of
+    /// memory, or exited) before it could report: only this task fails; a
+    /// [`ProcessPool`](crate::process::ProcessPool) starts a new worker and goes on.
+    /// Python's `BrokenProcessPool`, without the whole pool breaking.
+    WorkerDied {
+        /// The worker's process id.
+        pid: u32,
+        /// The signal that ended it, if one did (9 for `SIGKILL`, 6 for an abort).
+        signal: Option<i32>,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+    },
 }
 
 impl FutureError {
@@ -67,7 +79,9 @@ impl FutureError {
     pub fn is_panic(&self) -> bool {
         matches!(
             self,
-            FutureError::Panicked { .. } | FutureError::Broken { .. }
+            FutureError::Panicked { .. }
+                | FutureError::Broken { .. }
+                | FutureError::WorkerDied { .. }
         )
     }
 }
@@ -90,6 +104,17 @@ impl fmt::Display for FutureError {
                 f,
                 "the task was not run: the pool is broken ({message}); build a new pool"
             ),
+            FutureError::WorkerDied { pid, signal, code } => {
+                write!(f, "the worker process {pid} running the task died (")?;
+                match (signal, code) {
+                    (Some(s), _) => write!(f, "killed by signal {s}")?,
+                    (None, Some(c)) => write!(f, "exited with code {c}")?,
+                    (None, None) => f.write_str("no status")?,
+                }
+                f.write_str(
+                    "); the pool started a new worker, resubmit if the task is safe to retry",
+                )
+            }
         }
     }
 }

@@ -104,6 +104,14 @@ pub enum ProcessError {
     TimedOut,
     /// The result was already taken by an earlier `join`.
     Taken,
+    /// The [`ProcessPool`](super::ProcessPool) was shut down: it takes no new tasks.
+    ShutDown,
+    /// The [`ProcessPool`](super::ProcessPool) is broken (its workers' initializer
+    /// failed, or no worker could be started): build a new one.
+    Broken {
+        /// Why.
+        message: String,
+    },
 }
 
 impl ProcessError {
@@ -134,6 +142,12 @@ impl fmt::Display for ProcessError {
                 f.write_str("timed out waiting for the child; it is still running, join again")
             }
             ProcessError::Taken => f.write_str("the child's result was already taken by a join"),
+            ProcessError::ShutDown => {
+                f.write_str("the process pool was shut down; it takes no new tasks")
+            }
+            ProcessError::Broken { message } => {
+                write!(f, "the process pool is broken ({message}); build a new one")
+            }
         }
     }
 }

@@ -68,6 +68,7 @@ pub use child::{current, CurrentProcess};
 pub use error::{ChannelError, Exit, ProcessError};
 pub use handle::{Process, ProcessHandle};
 pub use pipe::Pipe;
+pub use pool::{Builder, Map, MapUnordered, ProcessPool};
 pub use queue::ProcessQueue;
 
 #[doc(hidden)]

@@ -242,6 +242,13 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Reset an eventfd to zero.
+pub(crate) fn eventfd_drain(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64; EAGAIN (already zero) is fine.
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+}
+
 /// Add one to an eventfd (wakes every `poll` on it).
 pub(crate) fn eventfd_signal(fd: RawFd) {
     let one: u64 = 1;
