@@ -7,6 +7,7 @@
 //! | `current_process()` | [`current()`] |
 //! | `Pipe(duplex=True)` | [`Pipe::new`] → two [`Pipe`] ends |
 //! | `multiprocessing.Queue`, `JoinableQueue` | [`ProcessQueue`] |
+//! | `Value`, `Array`, `Lock`, `Semaphore` | [`Shared`], [`SharedArray`], [`ProcessLock`], [`ProcessSemaphore`]: robust, a dead holder never wedges them ([`OwnerDied`]) |
 //! | `ProcessPoolExecutor`, `Pool` | [`ProcessPool`], handing out the pools' [`Future`](crate::pool::Future) |
 //!
 //! # How a child starts
@@ -31,7 +32,8 @@
 //! mistake can multiply processes.
 //!
 //! Arguments, results and messages are serde values encoded with postcard. Handles
-//! ([`Pipe`], [`ProcessQueue`], shared memory and its locks) travel inside them: their descriptors are passed beside the
+//! ([`Pipe`], [`ProcessQueue`], [`Shared`], [`SharedArray`], [`ProcessLock`],
+//! [`ProcessSemaphore`]) travel inside them: their descriptors are passed beside the
 //! bytes (`SCM_RIGHTS`).
 //!
 //! # Guarantees
@@ -56,20 +58,26 @@ mod child;
 mod codec;
 mod error;
 mod handle;
+mod lock;
 mod pipe;
 mod pool;
 mod queue;
 mod region;
 mod registry;
+mod semaphore;
+mod shared;
 mod spawn;
 mod sys;
 
 pub use child::{current, CurrentProcess};
 pub use error::{ChannelError, Exit, ProcessError};
 pub use handle::{Process, ProcessHandle};
+pub use lock::{LockTimeoutError, OwnerDied, ProcessLock};
 pub use pipe::Pipe;
 pub use pool::{Builder, Map, MapUnordered, ProcessPool};
 pub use queue::ProcessQueue;
+pub use semaphore::{Acquisition, NoPermit, ProcessSemaphore};
+pub use shared::{Plain, Shared, SharedArray, SharedGuard};
 
 #[doc(hidden)]
 pub use linkme as __linkme;
