@@ -67,6 +67,7 @@ mod registry;
 mod semaphore;
 mod shared;
 mod spawn;
+pub(crate) mod stage;
 mod sys;
 
 pub use child::{current, CurrentProcess};
@@ -108,6 +109,15 @@ pub use registry::{Registration as __Registration, REGISTRY as __REGISTRY};
 /// ```
 #[doc(inline)]
 pub use crate::__heddle_process_register as register;
+
+/// The registry index of `function`, for `pipeline`.
+pub(crate) fn registry_index<A: 'static, R: 'static>(
+    function: fn(A) -> R,
+) -> Result<u32, ProcessError> {
+    registry::find(function).ok_or_else(|| ProcessError::NotRegistered {
+        function: std::any::type_name_of_val(&function).to_string(),
+    })
+}
 
 /// The text of a panic payload.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
