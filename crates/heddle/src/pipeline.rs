@@ -429,15 +429,17 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Pipeline<T> {
     /// assert_eq!(v, [0, 1, 8, 27]);
     /// # }
     /// ```
-    pub fn processes<O>(self, workers: usize, f: fn(T) -> O) -> Pipeline<O>
+    pub fn processes<F, O>(self, workers: usize, f: F) -> Pipeline<O>
     where
+        F: Fn(T) -> O + Copy + 'static,
         O: Serialize + DeserializeOwned + Send + 'static,
     {
+        let _ = f;
         let workers = workers.max(1);
         let prev = self.build;
         Pipeline {
             build: Box::new(move |rt: &mut Runtime, _remote, consumers| {
-                let function = crate::process::registry_index(f).map_err(start_err)?;
+                let function = crate::process::registry_index::<F>().map_err(start_err)?;
                 let Edge::Remote(input) = prev(rt, true, workers)? else {
                     unreachable!("asked for a process queue");
                 };

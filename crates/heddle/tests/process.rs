@@ -184,8 +184,9 @@ fn an_unregistered_function_is_a_clear_error() {
     let err = Process::new(unregistered, 1).start().unwrap_err();
     assert!(matches!(err, ProcessError::NotRegistered { .. }));
     assert!(
-        err.to_string().contains("heddle::process::register!("),
+        err.to_string().contains("heddle::process::register!(unregistered);"),
         "{err}"
     );
-    assert!(err.to_string().contains("fn(u64) -> u64"), "{err}");
+    let closure = Process::new(|x: u64| x + 1, 1).start().unwrap_err();
+    assert!(closure.to_string().contains("is a closure"), "{closure}");
 }

@@ -62,7 +62,7 @@ impl fmt::Display for Exit {
 /// fn not_registered(x: u8) -> u8 { x }
 /// let err = Process::new(not_registered, 1).start().unwrap_err();
 /// assert!(matches!(err, ProcessError::NotRegistered { .. }));
-/// assert!(err.to_string().contains("heddle::process::register!"));
+/// assert!(err.to_string().contains("heddle::process::register!(not_registered);"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -70,7 +70,7 @@ pub enum ProcessError {
     /// The function was never registered: add `heddle::process::register!(name);` next
     /// to it (a child finds functions by registered name).
     NotRegistered {
-        /// The function's type, as Rust prints it (`fn(u64) -> u64`).
+        /// The function's path, as Rust prints it (`my_crate::square`).
         function: String,
     },
     /// This process is itself a heddle child whose start-up did not run (its executable
@@ -125,11 +125,22 @@ impl ProcessError {
 impl fmt::Display for ProcessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProcessError::NotRegistered { function } => write!(
-                f,
-                "the function (a `{function}`) is not registered for processes: add \
-                 `heddle::process::register!(its_name);` beside it"
-            ),
+            ProcessError::NotRegistered { function } => {
+                let short = function.rsplit("::").next().unwrap_or(function);
+                if short.contains('{') {
+                    write!(
+                        f,
+                        "`{function}` is a closure: a child process can only run a named \
+                         function registered with `heddle::process::register!(name);`"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "`{function}` is not registered for processes: add \
+                         `heddle::process::register!({short});` beside it"
+                    )
+                }
+            }
             ProcessError::NotBootstrapped => f.write_str(
                 "this process was started as a heddle child but heddle's start-up did not run \
                  (is HEDDLE_PROCESS set by hand?); refusing to start more children",

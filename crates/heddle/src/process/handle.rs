@@ -40,10 +40,12 @@ use super::spawn::spawn;
 /// ```
 #[must_use = "a Process does nothing until started"]
 pub struct Process<A, R> {
-    function: fn(A) -> R,
+    /// The registry entry of the function, or why there is none.
+    function: Result<u32, ProcessError>,
     arg: A,
     name: Option<String>,
     env: Vec<(OsString, OsString)>,
+    _result: PhantomData<fn() -> R>,
 }
 
 impl<A, R> Process<A, R>
@@ -51,7 +53,9 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
 {
-    /// A process that will run `function(arg)`.
+    /// A process that will run `function(arg)`; `function` is a function registered
+    /// with [`register!`](super::register) (anything else fails at
+    /// [`start`](Self::start) with [`ProcessError::NotRegistered`]).
     ///
     /// ```
     /// fn hello(name: String) -> String { format!("hello {name}") }
@@ -61,12 +65,17 @@ where
     /// assert_eq!(p.start().unwrap().join().unwrap(), "hello you");
     /// # }
     /// ```
-    pub fn new(function: fn(A) -> R, arg: A) -> Self {
+    pub fn new<F>(function: F, arg: A) -> Self
+    where
+        F: Fn(A) -> R + Copy + 'static,
+    {
+        let _ = function;
         Process {
-            function,
+            function: registry::index_of::<F>(),
             arg,
             name: None,
             env: Vec::new(),
+            _result: PhantomData,
         }
     }
 
@@ -122,9 +131,7 @@ where
     /// ```
     pub fn start(self) -> Result<ProcessHandle<R>, ProcessError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let index = registry::find(self.function).ok_or_else(|| ProcessError::NotRegistered {
-            function: std::any::type_name_of_val(&self.function).to_string(),
-        })?;
+        let index = self.function?;
         let entry = registry::get(index).expect("a found entry exists");
         let name = self
             .name

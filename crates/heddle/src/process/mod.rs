@@ -110,13 +110,9 @@ pub use registry::{Registration as __Registration, REGISTRY as __REGISTRY};
 #[doc(inline)]
 pub use crate::__heddle_process_register as register;
 
-/// The registry index of `function`, for `pipeline`.
-pub(crate) fn registry_index<A: 'static, R: 'static>(
-    function: fn(A) -> R,
-) -> Result<u32, ProcessError> {
-    registry::find(function).ok_or_else(|| ProcessError::NotRegistered {
-        function: std::any::type_name_of_val(&function).to_string(),
-    })
+/// The registry index of the function item `F`, for `pipeline`.
+pub(crate) fn registry_index<F: 'static>() -> Result<u32, ProcessError> {
+    registry::index_of::<F>()
 }
 
 /// The text of a panic payload.

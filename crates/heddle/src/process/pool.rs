@@ -316,19 +316,18 @@ impl Builder {
     /// assert!(pool.submit(one, ()).unwrap().result().is_err());
     /// # }
     /// ```
-    pub fn initializer<A, R>(mut self, function: fn(A) -> R, arg: A) -> Self
+    pub fn initializer<F, A, R>(mut self, function: F, arg: A) -> Self
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + 'static,
     {
-        self.initializer = match registry::find(function) {
-            None => Err(ProcessError::NotRegistered {
-                function: std::any::type_name_of_val(&function).to_string(),
-            }),
-            Some(index) => codec::encode(&arg)
+        let _ = function;
+        self.initializer = registry::index_of::<F>().and_then(|index| {
+            codec::encode(&arg)
                 .map(|e| Some((index, e.bytes)))
-                .map_err(|message| ProcessError::Codec { message }),
-        };
+                .map_err(|message| ProcessError::Codec { message })
+        });
         self
     }
 
@@ -499,12 +498,14 @@ impl ProcessPool {
     /// # }
     /// ```
     #[track_caller]
-    pub fn submit<A, R>(&self, function: fn(A) -> R, arg: A) -> Result<Future<R>, ProcessError>
+    pub fn submit<F, A, R>(&self, function: F, arg: A) -> Result<Future<R>, ProcessError>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let index = find(function)?;
+        let _ = function;
+        let index = registry::index_of::<F>()?;
         let mut futures = self.submit_chunk(index, std::iter::once(arg), None)?;
         Ok(futures.pop().expect("one item, one future"))
     }
@@ -564,13 +565,14 @@ impl ProcessPool {
     /// assert_eq!(squares[99], 9801);
     /// # }
     /// ```
-    pub fn map<A, R, I>(
+    pub fn map<F, A, R, I>(
         &self,
-        function: fn(A) -> R,
+        function: F,
         inputs: I,
         chunksize: usize,
     ) -> Map<'_, A, R, I::IntoIter>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
@@ -578,7 +580,10 @@ impl ProcessPool {
         let chunksize = chunksize.max(1);
         Map {
             pool: self,
-            function: find(function),
+            function: {
+                let _ = function;
+                registry::index_of::<F>()
+            },
             inputs: inputs.into_iter(),
             chunksize,
             limit: (self.workers * (DEPTH + 2) * chunksize).max(2 * chunksize),
@@ -604,13 +609,14 @@ impl ProcessPool {
     /// assert_eq!(got[7], (7, 49));
     /// # }
     /// ```
-    pub fn map_unordered<A, R, I>(
+    pub fn map_unordered<F, A, R, I>(
         &self,
-        function: fn(A) -> R,
+        function: F,
         inputs: I,
         chunksize: usize,
     ) -> MapUnordered<'_, A, R, I::IntoIter>
     where
+        F: Fn(A) -> R + Copy + 'static,
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
@@ -618,7 +624,10 @@ impl ProcessPool {
         let chunksize = chunksize.max(1);
         MapUnordered {
             pool: self,
-            function: find(function),
+            function: {
+                let _ = function;
+                registry::index_of::<F>()
+            },
             inputs: inputs.into_iter(),
             chunksize,
             limit: (self.workers * (DEPTH + 2) * chunksize).max(2 * chunksize),
@@ -673,12 +682,6 @@ impl std::fmt::Debug for ProcessPool {
             .field("workers", &self.workers)
             .finish()
     }
-}
-
-fn find<A: 'static, R: 'static>(function: fn(A) -> R) -> Result<u32, ProcessError> {
-    registry::find(function).ok_or_else(|| ProcessError::NotRegistered {
-        function: std::any::type_name_of_val(&function).to_string(),
-    })
 }
 
 /// The iterator of [`ProcessPool::map`]: each item's result, in input order.

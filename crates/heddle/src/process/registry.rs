@@ -34,7 +34,10 @@ type Trampoline = fn(*const (), &[u8], Vec<OwnedFd>) -> Result<Encoded, CallErro
 pub struct Registration {
     name: &'static str,
     function: *const (),
-    signature: fn() -> TypeId,
+    /// The `TypeId` of the function's own (zero-sized, unique) item type: what
+    /// identifies it. Not its address: a small function may have several copies
+    /// (one per codegen unit) with different addresses.
+    item: fn() -> TypeId,
     call: Trampoline,
 }
 
@@ -42,16 +45,23 @@ pub struct Registration {
 unsafe impl Sync for Registration {}
 
 impl Registration {
-    /// The entry for `function`, known as `name`.
-    pub const fn new<A, R>(name: &'static str, function: fn(A) -> R) -> Registration
+    /// The entry for the function item `item` (also given as the pointer
+    /// `function`), known as `name`.
+    pub const fn new<F: 'static, A, R>(
+        name: &'static str,
+        item: F,
+        function: fn(A) -> R,
+    ) -> Registration
     where
         A: DeserializeOwned + 'static,
         R: Serialize + 'static,
     {
+        // A function item is zero-sized: nothing to drop.
+        std::mem::forget(item);
         Registration {
             name,
             function: function as *const (),
-            signature: TypeId::of::<(A, R)>,
+            item: TypeId::of::<F>,
             call: trampoline::<A, R>,
         }
     }
@@ -85,13 +95,20 @@ where
     codec::encode(&result).map_err(CallError::Encode)
 }
 
-/// The index of `function`'s entry, if it is registered.
-pub(crate) fn find<A: 'static, R: 'static>(function: fn(A) -> R) -> Option<u32> {
-    let address = function as *const ();
+/// The index of the entry of the function item `F`, if it is registered.
+pub(crate) fn find<F: 'static>() -> Option<u32> {
+    let item = TypeId::of::<F>();
     REGISTRY
         .iter()
-        .position(|r| r.function == address && (r.signature)() == TypeId::of::<(A, R)>())
+        .position(|r| (r.item)() == item)
         .map(|i| i as u32)
+}
+
+/// [`find`], or the error that says what to add.
+pub(crate) fn index_of<F: 'static>() -> Result<u32, super::ProcessError> {
+    find::<F>().ok_or_else(|| super::ProcessError::NotRegistered {
+        function: std::any::type_name::<F>().to_string(),
+    })
 }
 
 /// The entry with this index.
@@ -119,6 +136,7 @@ macro_rules! __heddle_process_register {
                 #[linkme(crate = $crate::process::__linkme)]
                 static ENTRY: $crate::process::__Registration = $crate::process::__Registration::new(
                     concat!(module_path!(), "::", stringify!($function)),
+                    $function,
                     $function,
                 );
             };
