@@ -184,7 +184,8 @@ fn an_unregistered_function_is_a_clear_error() {
     let err = Process::new(unregistered, 1).start().unwrap_err();
     assert!(matches!(err, ProcessError::NotRegistered { .. }));
     assert!(
-        err.to_string().contains("heddle::process::register!(unregistered);"),
+        err.to_string()
+            .contains("heddle::process::register!(unregistered);"),
         "{err}"
     );
     let closure = Process::new(|x: u64| x + 1, 1).start().unwrap_err();

@@ -221,18 +221,19 @@ fn initializer_runs_in_each_worker_and_a_failing_one_breaks_the_pool() {
 #[test]
 fn shutdown_with_cancel_futures_cancels_what_no_worker_took() {
     let pool = ProcessPool::new(1).unwrap();
-    let futures: Vec<_> = (0..10).map(|_| pool.submit(slow, 20).unwrap()).collect();
+    // More tasks than a worker is ever handed at once (32): some are still queued.
+    let futures: Vec<_> = (0..100).map(|_| pool.submit(slow, 3).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(5));
     pool.shutdown(true, true);
     let (mut ok, mut cancelled) = (0, 0);
     for f in futures {
         match f.result() {
-            Ok(20) => ok += 1,
+            Ok(3) => ok += 1,
             Err(FutureError::Cancelled) => cancelled += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(ok + cancelled, 10);
+    assert_eq!(ok + cancelled, 100);
     assert!(cancelled >= 1 && ok >= 1, "ok {ok}, cancelled {cancelled}");
     assert!(matches!(
         pool.submit(square, 1),
@@ -243,14 +244,17 @@ fn shutdown_with_cancel_futures_cancels_what_no_worker_took() {
 #[test]
 fn a_future_cancelled_before_dispatch_never_runs() {
     let pool = ProcessPool::new(1).unwrap();
-    let first = pool.submit(slow, 50).unwrap();
-    let second = pool.submit(slow, 50).unwrap();
-    let third = pool.submit(slow, 1).unwrap();
-    // Two chunks go to the one worker; the third waits in the pool.
-    assert!(third.cancel());
-    assert_eq!(third.result(), Err(FutureError::Cancelled));
-    assert_eq!(first.result(), Ok(50));
-    assert_eq!(second.result(), Ok(50));
+    let first = pool.submit(slow, 100).unwrap();
+    // A worker is handed at most 32 tasks: the last of these waits in the pool.
+    let rest: Vec<_> = (0..63).map(|_| pool.submit(slow, 1).unwrap()).collect();
+    let last = pool.submit(slow, 1).unwrap();
+    assert!(last.cancel());
+    assert!(last.cancelled());
+    assert_eq!(last.result(), Err(FutureError::Cancelled));
+    assert_eq!(first.result(), Ok(100));
+    for f in rest {
+        assert_eq!(f.result(), Ok(1));
+    }
 }
 
 /// The bar: kill -9 random workers during a 10,000-task map; every other result

@@ -34,8 +34,14 @@ use crate::pool::promise::{pending, Promise};
 use crate::pool::{Future, FutureError};
 use crate::queue::Queue;
 
-/// Chunks in flight per worker: one running, one ready behind it.
+/// Chunks in flight per worker: at least one running and one ready behind it, more
+/// while they hold fewer than [`INFLIGHT_ITEMS`] items (so a worker given small tasks
+/// finds the next one already in its socket instead of sleeping a round trip).
 const DEPTH: usize = 2;
+const INFLIGHT_ITEMS: usize = 32;
+/// A worker reports after at most this many finished items (or when it has nothing
+/// more to run).
+const REPORT_EVERY: usize = 64;
 
 // ------------------------------------------------------------------------------------
 // The worker's side
@@ -67,7 +73,8 @@ struct Run {
 
 #[derive(Serialize, Deserialize)]
 enum FromWorker {
-    Done(Vec<ItemOutcome>),
+    /// The outcomes of one or more runs, in the order they were sent.
+    Done(Vec<Vec<ItemOutcome>>),
     InitFailed(String),
 }
 
@@ -98,47 +105,86 @@ pub(crate) fn worker_main(channel: &Channel, config: WorkerConfig) -> i32 {
         }
     }
     let progress = config.progress.header();
+    // Runs received and not yet started, and outcomes not yet reported.
+    let mut queued: std::collections::VecDeque<(Run, Vec<OwnedFd>)> = VecDeque::new();
+    let mut done: Vec<Vec<ItemOutcome>> = Vec::new();
+    let mut done_items = 0;
+    let mut out_fds: Vec<OwnedFd> = Vec::new();
     loop {
-        let Ok(frame) = channel.recv(None) else {
-            return 0; // the pool closed our socket: shut down
+        // Take what has arrived; wait only when there is nothing to run or report.
+        let wait = queued.is_empty() && done.is_empty();
+        let deadline = if wait {
+            None
+        } else {
+            Some(std::time::Instant::now())
         };
-        let Ok(run) = codec::decode::<Run>(&frame.bytes, Vec::new()) else {
-            return 4;
-        };
-        let base = u64::from(run.seq) << 32;
-        progress.at.store(base, Ordering::Release);
-        let entry = registry::get(run.function);
-        let mut fds = frame.fds.into_iter();
-        let mut outcomes = Vec::with_capacity(run.items.len());
-        let mut out_fds: Vec<OwnedFd> = Vec::new();
-        for (i, (bytes, n)) in run.items.into_iter().enumerate() {
-            let item_fds: Vec<OwnedFd> = fds.by_ref().take(n as usize).collect();
-            let outcome = match entry.map(|e| e.call(&bytes, item_fds)) {
-                Some(Ok(Encoded { bytes, fds })) => {
-                    let n = fds.len() as u32;
-                    out_fds.extend(fds);
-                    ItemOutcome::Value(bytes, n)
+        match channel.recv(deadline) {
+            Ok(frame) => {
+                let Ok(runs) = codec::decode::<Vec<Run>>(&frame.bytes, Vec::new()) else {
+                    return 4;
+                };
+                let mut fds = frame.fds.into_iter();
+                for run in runs {
+                    let n: usize = run.items.iter().map(|(_, k)| *k as usize).sum();
+                    queued.push_back((run, fds.by_ref().take(n).collect()));
                 }
-                Some(Err(CallError::Panicked(m))) => ItemOutcome::Panicked(m),
-                Some(Err(CallError::Decode(m))) => {
-                    ItemOutcome::Codec(format!("the argument did not decode: {m}"))
-                }
-                Some(Err(CallError::Encode(m))) => {
-                    ItemOutcome::Codec(format!("the result did not encode: {m}"))
-                }
-                None => ItemOutcome::Codec("the function is not registered in the worker".into()),
-            };
-            outcomes.push(outcome);
-            progress.at.store(base | (i as u64 + 1), Ordering::Release);
+                continue;
+            }
+            Err(ChannelError::TimedOut) => {}
+            Err(_) => return 0, // the pool closed our socket: shut down
         }
-        let Ok(e) = codec::encode(&FromWorker::Done(outcomes)) else {
+        if done_items < REPORT_EVERY {
+            if let Some((run, fds)) = queued.pop_front() {
+                done_items += run.items.len();
+                done.push(run_one(run, fds, progress, &mut out_fds));
+                continue;
+            }
+        }
+        let Ok(e) = codec::encode(&FromWorker::Done(std::mem::take(&mut done))) else {
             return 5;
         };
+        done_items = 0;
         let raw: Vec<_> = out_fds.iter().map(|f| f.as_raw_fd()).collect();
         if channel.send(&e.bytes, &raw).is_err() {
             return 0;
         }
+        out_fds.clear();
     }
+}
+
+/// Run one chunk, saying in `progress` which item is running.
+fn run_one(
+    run: Run,
+    fds: Vec<OwnedFd>,
+    progress: &Progress,
+    out_fds: &mut Vec<OwnedFd>,
+) -> Vec<ItemOutcome> {
+    let base = u64::from(run.seq) << 32;
+    progress.at.store(base, Ordering::Release);
+    let entry = registry::get(run.function);
+    let mut fds = fds.into_iter();
+    let mut outcomes = Vec::with_capacity(run.items.len());
+    for (i, (bytes, n)) in run.items.into_iter().enumerate() {
+        let item_fds: Vec<OwnedFd> = fds.by_ref().take(n as usize).collect();
+        let outcome = match entry.map(|e| e.call(&bytes, item_fds)) {
+            Some(Ok(Encoded { bytes, fds })) => {
+                let n = fds.len() as u32;
+                out_fds.extend(fds);
+                ItemOutcome::Value(bytes, n)
+            }
+            Some(Err(CallError::Panicked(m))) => ItemOutcome::Panicked(m),
+            Some(Err(CallError::Decode(m))) => {
+                ItemOutcome::Codec(format!("the argument did not decode: {m}"))
+            }
+            Some(Err(CallError::Encode(m))) => {
+                ItemOutcome::Codec(format!("the result did not encode: {m}"))
+            }
+            None => ItemOutcome::Codec("the function is not registered in the worker".into()),
+        };
+        outcomes.push(outcome);
+        progress.at.store(base | (i as u64 + 1), Ordering::Release);
+    }
+    outcomes
 }
 
 // ------------------------------------------------------------------------------------
@@ -217,8 +263,10 @@ struct Intake {
 
 struct Shared {
     intake: Mutex<Intake>,
-    /// Wakes the manager.
+    /// Wakes the manager, when it sleeps.
     wake: OwnedFd,
+    /// The manager is (about to be) asleep in `poll`: a submit must signal `wake`.
+    asleep: std::sync::atomic::AtomicBool,
     /// The live workers' pids.
     pids: Mutex<Vec<u32>>,
 }
@@ -226,6 +274,14 @@ struct Shared {
 impl Shared {
     fn signal(&self) {
         sys::eventfd_signal(self.wake.as_raw_fd());
+    }
+
+    /// Signal the manager only if it sleeps (a busy manager looks at the intake
+    /// before it sleeps again; see `Manager::wait_and_read`).
+    fn nudge(&self) {
+        if self.asleep.load(Ordering::SeqCst) {
+            self.signal();
+        }
     }
 }
 
@@ -347,6 +403,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             intake: Mutex::new(Intake::default()),
             wake: sys::eventfd().map_err(ProcessError::spawn)?,
+            asleep: std::sync::atomic::AtomicBool::new(false),
             pids: Mutex::new(Vec::new()),
         });
         let mut manager = Manager {
@@ -547,7 +604,7 @@ impl ProcessPool {
         }
         intake.chunks.push_back(Chunk { function, items });
         drop(intake);
-        self.shared.signal();
+        self.shared.nudge();
         Ok(futures)
     }
 
@@ -586,7 +643,7 @@ impl ProcessPool {
             },
             inputs: inputs.into_iter(),
             chunksize,
-            limit: (self.workers * (DEPTH + 2) * chunksize).max(2 * chunksize),
+            limit: self.workers * (2 * INFLIGHT_ITEMS).max((DEPTH + 2) * chunksize),
             futures: VecDeque::new(),
             failed: None,
             _a: std::marker::PhantomData,
@@ -630,7 +687,7 @@ impl ProcessPool {
             },
             inputs: inputs.into_iter(),
             chunksize,
-            limit: (self.workers * (DEPTH + 2) * chunksize).max(2 * chunksize),
+            limit: self.workers * (2 * INFLIGHT_ITEMS).max((DEPTH + 2) * chunksize),
             next_index: 0,
             futures: HashMap::new(),
             done: Queue::unbounded(),
@@ -811,6 +868,20 @@ struct Worker {
     dispatched: usize,
 }
 
+/// Send runs to a worker. A failed send means the worker is dying: its end of stream
+/// comes next, and `on_death` accounts for the runs.
+fn send_runs(w: &Worker, runs: Vec<Run>, fds: Vec<std::os::fd::RawFd>) {
+    if let Ok(e) = codec::encode(&runs) {
+        let _ = w.channel.send(&e.bytes, &fds);
+    }
+}
+
+impl Worker {
+    fn inflight_items(&self) -> usize {
+        self.inflight.iter().map(|(_, c)| c.items.len()).sum()
+    }
+}
+
 struct Manager {
     shared: Arc<Shared>,
     workers: Vec<Worker>,
@@ -889,14 +960,21 @@ impl Manager {
 
     /// Send chunks to workers with room, least loaded first.
     fn dispatch(&mut self) {
+        // What each worker gets this round: one frame each.
+        let mut batches: Vec<Vec<(Run, Vec<std::os::fd::RawFd>)>> =
+            (0..self.workers.len()).map(|_| Vec::new()).collect();
         'outer: while !self.pending.is_empty() {
-            let Some(w) = self
+            let Some((wi, w)) = self
                 .workers
                 .iter_mut()
-                .filter(|w| {
-                    w.inflight.len() < DEPTH && self.max_tasks.is_none_or(|m| w.dispatched < m)
+                .enumerate()
+                .filter(|(_, w)| {
+                    (w.inflight.len() < DEPTH
+                        || (w.inflight_items() < INFLIGHT_ITEMS
+                            && w.inflight.len() < 4 * INFLIGHT_ITEMS))
+                        && self.max_tasks.is_none_or(|m| w.dispatched < m)
                 })
-                .min_by_key(|w| w.inflight.len())
+                .min_by_key(|(_, w)| w.inflight_items())
             else {
                 break;
             };
@@ -916,6 +994,19 @@ impl Manager {
             if chunk.items.is_empty() {
                 continue 'outer;
             }
+            let nfds: usize = chunk.items.iter().map(|it| it.args.fds.len()).sum();
+            if nfds > super::sys::MAX_FDS {
+                for item in chunk.items {
+                    item.done.fail(FutureError::Panicked {
+                        message: format!(
+                            "a chunk carries {nfds} handles, more than the {} one message can pass; \
+                             use a smaller chunksize",
+                            super::sys::MAX_FDS
+                        ),
+                    });
+                }
+                continue 'outer;
+            }
             self.seq = self.seq.wrapping_add(1);
             let seq = self.seq;
             let mut fds = Vec::new();
@@ -927,17 +1018,31 @@ impl Manager {
                     (it.args.bytes.clone(), it.args.fds.len() as u32)
                 })
                 .collect();
-            let run = Run {
-                seq,
-                function: chunk.function,
-                items,
-            };
+            batches[wi].push((
+                Run {
+                    seq,
+                    function: chunk.function,
+                    items,
+                },
+                fds,
+            ));
             w.dispatched += chunk.items.len();
-            if let Ok(e) = codec::encode(&run) {
-                // A failed send means the worker is dying: its end of stream comes next.
-                let _ = w.channel.send(&e.bytes, &fds);
-            }
             w.inflight.push_back((seq, chunk));
+        }
+        for (w, batch) in self.workers.iter().zip(batches) {
+            // One frame per worker, split where the descriptors would not fit in one.
+            let mut runs = Vec::new();
+            let mut fds = Vec::new();
+            for (run, run_fds) in batch {
+                if !fds.is_empty() && fds.len() + run_fds.len() > super::sys::MAX_FDS {
+                    send_runs(w, std::mem::take(&mut runs), std::mem::take(&mut fds));
+                }
+                runs.push(run);
+                fds.extend(run_fds);
+            }
+            if !runs.is_empty() {
+                send_runs(w, runs, fds);
+            }
         }
         // Workers that reached max_tasks_per_child and are idle: replace them.
         let idle: Vec<usize> = (0..self.workers.len())
@@ -985,7 +1090,16 @@ impl Manager {
                 revents: 0,
             })
             .collect();
-        let _ = sys::poll_many(&mut pfds, -1);
+        // Announce the sleep, then look at the intake once more: a submit either sees
+        // the flag (and signals) or is seen here.
+        self.shared.asleep.store(true, Ordering::SeqCst);
+        let timeout = if self.shared.intake.lock().chunks.is_empty() {
+            -1
+        } else {
+            0
+        };
+        let _ = sys::poll_many(&mut pfds, timeout);
+        self.shared.asleep.store(false, Ordering::SeqCst);
         let ready: Vec<usize> = pfds[1..]
             .iter()
             .enumerate()
@@ -1017,22 +1131,24 @@ impl Manager {
     fn on_frame(&mut self, i: usize, frame: codec::Frame) {
         let w = &mut self.workers[i];
         match codec::decode::<FromWorker>(&frame.bytes, Vec::new()) {
-            Ok(FromWorker::Done(outcomes)) => {
-                let Some((_, chunk)) = w.inflight.pop_front() else {
-                    return;
-                };
+            Ok(FromWorker::Done(runs)) => {
                 let mut fds = frame.fds.into_iter();
-                for (item, outcome) in chunk.items.into_iter().zip(outcomes) {
-                    match outcome {
-                        ItemOutcome::Value(bytes, n) => {
-                            let item_fds = fds.by_ref().take(n as usize).collect();
-                            item.done.succeed(&bytes, item_fds);
-                        }
-                        ItemOutcome::Panicked(message) => {
-                            item.done.fail(FutureError::Panicked { message })
-                        }
-                        ItemOutcome::Codec(message) => {
-                            item.done.fail(FutureError::Panicked { message })
+                for outcomes in runs {
+                    let Some((_, chunk)) = w.inflight.pop_front() else {
+                        return;
+                    };
+                    for (item, outcome) in chunk.items.into_iter().zip(outcomes) {
+                        match outcome {
+                            ItemOutcome::Value(bytes, n) => {
+                                let item_fds = fds.by_ref().take(n as usize).collect();
+                                item.done.succeed(&bytes, item_fds);
+                            }
+                            ItemOutcome::Panicked(message) => {
+                                item.done.fail(FutureError::Panicked { message })
+                            }
+                            ItemOutcome::Codec(message) => {
+                                item.done.fail(FutureError::Panicked { message })
+                            }
                         }
                     }
                 }
@@ -1059,9 +1175,11 @@ impl Manager {
         };
         let at = w.progress.header().at.load(Ordering::Acquire);
         let (at_seq, finished) = ((at >> 32) as u32, (at & 0xffff_ffff) as usize);
-        let mut inflight = std::mem::take(&mut w.inflight);
+        let inflight = std::mem::take(&mut w.inflight);
         let mut requeue: Vec<Chunk> = Vec::new();
-        if let Some((seq, chunk)) = inflight.pop_front() {
+        // The chunk it was running fails its running item only; everything else it
+        // held (not started, or finished but not reported) is queued again.
+        for (seq, chunk) in inflight {
             let running = (seq == at_seq).then_some(finished);
             let function = chunk.function;
             for (k, item) in chunk.items.into_iter().enumerate() {
@@ -1079,7 +1197,6 @@ impl Manager {
                 }
             }
         }
-        requeue.extend(inflight.into_iter().map(|(_, c)| c));
         for chunk in requeue.into_iter().rev() {
             self.pending.push_front(chunk);
         }

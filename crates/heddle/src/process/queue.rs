@@ -370,7 +370,6 @@ impl<T: Serialize + DeserializeOwned> ProcessQueue<T> {
         if buf.len() < self.inner.max + 64 {
             buf.resize(self.inner.max + 64, 0);
         }
-        let mut spins = 0;
         loop {
             if h.shutdown.load(Ordering::Acquire) == 2 {
                 return Err(ChannelError::ShutDown);
@@ -404,12 +403,6 @@ impl<T: Serialize + DeserializeOwned> ProcessQueue<T> {
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return Err(ChannelError::TimedOut);
-            }
-            // A few quick retries first: the other side is often mid-put.
-            if spins < 20 {
-                spins += 1;
-                std::hint::spin_loop();
-                continue;
             }
             let slice = now + LIVENESS_EVERY;
             let until = deadline.map_or(slice, |d| d.min(slice));

@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
 /// The most descriptors one message carries.
-pub(crate) const MAX_FDS: usize = 32;
+pub(crate) const MAX_FDS: usize = 200;
 
 /// `Err(last_os_error)` if `r` is -1.
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -59,7 +59,7 @@ pub(crate) fn set_buffers(fd: RawFd, bytes: usize) {
 
 /// A control-message buffer big enough for [`MAX_FDS`] descriptors, suitably aligned.
 #[repr(C, align(8))]
-struct CmsgBuf([u8; 256]);
+struct CmsgBuf([u8; 1024]);
 
 /// Send `parts` (gathered into one message) and `fds` with one `sendmsg`. Returns the
 /// bytes sent (a stream socket may take fewer than all).
@@ -80,7 +80,7 @@ pub(crate) fn sendmsg(
             iov_len: p.len(),
         })
         .collect();
-    let mut cmsg = CmsgBuf([0; 256]);
+    let mut cmsg = CmsgBuf([0; 1024]);
     // SAFETY: a zeroed msghdr is a valid empty one.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
@@ -91,7 +91,7 @@ pub(crate) fn sendmsg(
         let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
         msg.msg_control = cmsg.0.as_mut_ptr().cast();
         msg.msg_controllen = space as _;
-        // SAFETY: `msg_control` points to `space` bytes we own (space <= 256 for
+        // SAFETY: `msg_control` points to `space` bytes we own (space <= 1024 for
         // MAX_FDS descriptors), so the first header and its data fit.
         unsafe {
             let hdr = libc::CMSG_FIRSTHDR(&msg);
@@ -133,7 +133,7 @@ pub(crate) fn recvmsg(
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    let mut cmsg = CmsgBuf([0; 256]);
+    let mut cmsg = CmsgBuf([0; 1024]);
     // SAFETY: a zeroed msghdr is a valid empty one.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = &mut iov;
