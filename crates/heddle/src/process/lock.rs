@@ -184,7 +184,11 @@ impl<G> OwnerDied<G> {
     ///
     /// ```
     /// let lock = heddle::process::ProcessLock::new().unwrap();
-    /// if let Err(died) = lock.lock() { let _ = died.get_ref(); }
+    /// let result = lock.lock();
+    /// if let Err(died) = &result {
+    ///     let _guard = died.get_ref();
+    /// }
+    /// drop(result);
     /// ```
     pub fn get_ref(&self) -> &G {
         &self.guard

@@ -126,7 +126,7 @@ impl<T: Serialize + DeserializeOwned> ProcessQueue<T> {
     ///
     /// ```
     /// let q = heddle::process::ProcessQueue::unbounded().unwrap();
-    /// q.put(&"a").unwrap();
+    /// q.put(&"a".to_string()).unwrap();
     /// assert_eq!(q.get().unwrap(), "a");
     /// ```
     pub fn unbounded() -> Result<Self, ChannelError> {
