@@ -424,7 +424,20 @@ impl Builder {
         manager.publish_pids();
         let thread = std::thread::Builder::new()
             .name("heddle-process-pool".into())
-            .spawn(move || manager.run())
+            .spawn(move || {
+                let shared = Arc::clone(&manager.shared);
+                // A bug in the manager must not leave submits waiting forever: its
+                // futures fail as it unwinds (a dropped promise fails its future),
+                // and later submits are refused.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| manager.run())).is_err()
+                {
+                    let mut intake = shared.intake.lock();
+                    intake.broken = Some("the pool's manager thread panicked".into());
+                    for chunk in intake.chunks.drain(..) {
+                        drop(chunk);
+                    }
+                }
+            })
             .map_err(ProcessError::spawn)?;
         Ok(ProcessPool {
             shared,
