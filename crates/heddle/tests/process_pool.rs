@@ -49,6 +49,15 @@ fn out_of_memory() -> u64 {
     v.iter().map(|&b| u64::from(b)).sum()
 }
 
+/// `i * i`, after about 100 µs of work, so that a kill usually lands mid-task.
+fn busy(i: u64) -> u64 {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_micros(100) {
+        std::hint::spin_loop();
+    }
+    i * i
+}
+
 fn init(tag: String) {
     std::env::set_var("HEDDLE_POOL_TAG", tag);
 }
@@ -61,7 +70,16 @@ fn bad_init(_: ()) {
     panic!("cannot initialise")
 }
 
-heddle::process::register!(square, pid, slow, maybe_crash, init, read_tag, bad_init);
+heddle::process::register!(
+    square,
+    busy,
+    pid,
+    slow,
+    maybe_crash,
+    init,
+    read_tag,
+    bad_init
+);
 
 #[test]
 fn submit_and_maps_round_trip() {
@@ -262,7 +280,7 @@ fn a_future_cancelled_before_dispatch_never_runs() {
 #[test]
 #[ignore = "long: 10,000 tasks under repeated kill -9 (run with --ignored)"]
 fn kill_nine_during_a_ten_thousand_task_map() {
-    let died = kill_nine_map(10_000, 25);
+    let died = kill_nine_map(10_000, 25, busy);
     assert!(
         died > 0,
         "25 kills during a busy map hit at least one running task"
@@ -271,10 +289,12 @@ fn kill_nine_during_a_ten_thousand_task_map() {
 
 #[test]
 fn kill_nine_during_a_small_map() {
-    kill_nine_map(600, 4);
+    kill_nine_map(600, 4, square);
 }
 
-fn kill_nine_map(n: u64, kills: usize) -> usize {
+/// Map `task` (which returns `i * i`) over `0..n` while killing random workers
+/// `kills` times; check every result; how many tasks failed with `WorkerDied`.
+fn kill_nine_map<F: Fn(u64) -> u64 + Copy + 'static>(n: u64, kills: usize, task: F) -> usize {
     let pool = ProcessPool::new(2).unwrap();
     let pids = std::sync::Arc::new(heddle::sync::Lock::new(pool.worker_pids()));
     let stop = heddle::sync::Event::new();
@@ -303,7 +323,7 @@ fn kill_nine_map(n: u64, kills: usize) -> usize {
     };
     let mut ok = 0;
     let mut died = 0;
-    for (i, r) in pool.map(square, 0..n, 1).enumerate() {
+    for (i, r) in pool.map(task, 0..n, 1).enumerate() {
         if i % 16 == 0 {
             *pids.lock() = pool.worker_pids();
         }
