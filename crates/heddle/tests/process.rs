@@ -40,6 +40,15 @@ fn grandparent(x: u64) -> u64 {
     Process::new(square, x).start().unwrap().join().unwrap() + 1
 }
 
+/// Starts a long sleeper, reports its pid, then dies by SIGKILL: the sleeper must not
+/// outlive it.
+fn parent_of_sleeper(report: heddle::process::Pipe<u32>) {
+    let sleeper = Process::new(nap, 60_000).start().unwrap();
+    report.send(&sleeper.pid()).unwrap();
+    // SAFETY: killing this very process.
+    unsafe { libc::raise(libc::SIGKILL) };
+}
+
 fn unregistered(x: u64) -> u64 {
     x
 }
@@ -52,7 +61,8 @@ heddle::process::register!(
     whoami,
     exit_with,
     abort,
-    grandparent
+    grandparent,
+    parent_of_sleeper
 );
 
 #[test]
@@ -190,4 +200,36 @@ fn an_unregistered_function_is_a_clear_error() {
     );
     let closure = Process::new(|x: u64| x + 1, 1).start().unwrap_err();
     assert!(closure.to_string().contains("is a closure"), "{closure}");
+}
+
+#[test]
+fn a_child_dies_with_its_parent() {
+    let (here, there) = heddle::process::Pipe::new().unwrap();
+    let mut parent = Process::new(parent_of_sleeper, there).start().unwrap();
+    let sleeper = here.recv().unwrap();
+    assert_eq!(
+        parent.join(),
+        Err(ProcessError::Died {
+            exit: Exit::Signal(9)
+        })
+    );
+    // The kernel sends the orphan SIGKILL; wait (generously) for it to be gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !gone(sleeper) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphan {sleeper} lingers"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `pid` has exited (reaped, or a zombie).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
 }
