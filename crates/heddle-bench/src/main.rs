@@ -17,6 +17,7 @@ mod deadlock;
 mod harness;
 mod locks;
 mod pools;
+mod processes;
 mod python;
 mod queues;
 
@@ -52,6 +53,11 @@ const GROUPS: &[Group] = &[
         name: "pools",
         about: "ThreadPool, Future, parallel vs rayon, threadpool, Python",
         run: pools::run,
+    },
+    Group {
+        name: "processes",
+        about: "Process, ProcessQueue, ProcessPool, pipelines vs Python's multiprocessing",
+        run: processes::run,
     },
     Group {
         name: "check",

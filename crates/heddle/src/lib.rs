@@ -68,8 +68,14 @@ pub mod check;
 pub mod deadlock;
 #[cfg(not(loom))]
 pub mod parallel;
+// Pipelines of thread and process stages (Linux, as `process`).
+#[cfg(all(not(loom), target_os = "linux"))]
+pub mod pipeline;
 #[cfg(not(loom))]
 pub mod pool;
+// Processes: Linux only (memfd, futex, SCM_RIGHTS, PR_SET_PDEATHSIG).
+#[cfg(all(not(loom), target_os = "linux"))]
+pub mod process;
 pub mod queue;
 pub mod sync;
 // Under `--cfg loom` (model checking, see `wait::sys`) only the seam, the raw cores

@@ -66,6 +66,18 @@ pub enum FutureError {
     /// completing it: whatever was to produce the value is gone (it panicked, or
     /// returned without calling `set_result`), so no value will ever come.
     Abandoned,
+    /// The worker process running the task died (killed by a signal, aborted, out of
+    /// memory, or exited) before it could report: only this task fails; a
+    /// [`ProcessPool`](crate::process::ProcessPool) starts a new worker and goes on.
+    /// Python's `BrokenProcessPool`, without the whole pool breaking.
+    WorkerDied {
+        /// The worker's process id.
+        pid: u32,
+        /// The signal that ended it, if one did (9 for `SIGKILL`, 6 for an abort).
+        signal: Option<i32>,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+    },
 }
 
 impl FutureError {
@@ -81,7 +93,10 @@ impl FutureError {
     pub fn is_panic(&self) -> bool {
         matches!(
             self,
-            FutureError::Panicked { .. } | FutureError::Broken { .. } | FutureError::Abandoned
+            FutureError::Panicked { .. }
+                | FutureError::Broken { .. }
+                | FutureError::Abandoned
+                | FutureError::WorkerDied { .. }
         )
     }
 
@@ -126,6 +141,17 @@ impl fmt::Display for FutureError {
                 "the future's completer was dropped without completing it: what was to \
                  produce the value is gone (it panicked or returned without set_result)",
             ),
+            FutureError::WorkerDied { pid, signal, code } => {
+                write!(f, "the worker process {pid} running the task died (")?;
+                match (signal, code) {
+                    (Some(s), _) => write!(f, "killed by signal {s}")?,
+                    (None, Some(c)) => write!(f, "exited with code {c}")?,
+                    (None, None) => f.write_str("no status")?,
+                }
+                f.write_str(
+                    "); the pool started a new worker, resubmit if the task is safe to retry",
+                )
+            }
         }
     }
 }

@@ -92,6 +92,9 @@ mod error;
 mod future;
 mod injector;
 mod map;
+// Pending futures completed by the process pool (issue 14).
+#[cfg(target_os = "linux")]
+pub(crate) mod promise;
 mod scope;
 mod task;
 mod thread_pool;
