@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod serve;
 mod tour;
 
 #[derive(Parser)]
@@ -28,6 +29,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: usize,
     },
+    /// Serve a directory over HTTP (keep-alive, conditional GET; Ctrl-C stops gracefully).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Serve(args) => serve::run(args),
     })
 }
