@@ -537,8 +537,12 @@ impl SiteSpec {
                 }
                 // A query string: a distinct URL for the server, the same file.
                 310..=319 => {
-                    let href = rel(j, form);
-                    p.link(&format!("<a href=\"{href}?v={}\">v</a>", n % 3), "", None);
+                    let a = rng.below(IMAGES);
+                    p.link(
+                        &format!("<img src=\"/img/{a}.png?v={}\" alt=\"\">", n % 3),
+                        "",
+                        None,
+                    );
                 }
                 // Plain page links.
                 _ => {
@@ -565,7 +569,10 @@ impl SiteSpec {
         p.line("<a href=\"mailto:someone@example.invalid\">mail</a>");
         p.line("<a href=\"javascript:void(0)\">js</a>");
         p.line("<a href=\"tel:+100\">tel</a>");
-        p.line("<a href=\"#\">top</a>");
+        if !base {
+            // (Under <base href="/b/">, "#" would be /b/, which has no index.)
+            p.line("<a href=\"#\">top</a>");
+        }
         p.line("<a>no href</a>");
         p.line("</body>");
         p.line("</html>");

@@ -8,5 +8,7 @@
 //!   `ThreadPool`.
 #![deny(missing_docs)]
 
+pub mod crawl;
+pub mod extract;
 pub mod generate;
 pub mod serve;
