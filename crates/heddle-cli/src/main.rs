@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod crawl;
 mod serve;
 mod tour;
 
@@ -29,6 +30,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: usize,
     },
+    /// Find broken links and fragments on a site: crawl from URL, check every link.
+    Crawl(crawl::CrawlArgs),
     /// Serve a directory over HTTP (keep-alive, conditional GET; Ctrl-C stops gracefully).
     Serve(serve::ServeArgs),
 }
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Crawl(args) => crawl::run(args),
         Command::Serve(args) => serve::run(args),
     })
 }

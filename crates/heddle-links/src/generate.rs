@@ -454,7 +454,7 @@ impl SiteSpec {
             }
             match roll {
                 // Broken internal link.
-                0..=7 => {
+                0..=4 => {
                     let href = rel(j, form).replace(".html", &format!("-gone{n}.html"));
                     p.link(
                         &format!("<a href=\"{href}\">gone</a>"),
@@ -463,7 +463,7 @@ impl SiteSpec {
                     );
                 }
                 // Broken fragment.
-                8..=15 => {
+                5..=9 => {
                     let href = rel(j, form);
                     p.link(
                         &format!("<a href=\"{href}#nope{n}\">bad fragment</a>"),
@@ -472,7 +472,7 @@ impl SiteSpec {
                     );
                 }
                 // Broken image in srcset.
-                16..=20 => {
+                10..=12 => {
                     let a = rng.below(IMAGES);
                     p.link(
                         &format!(
@@ -483,7 +483,7 @@ impl SiteSpec {
                     );
                 }
                 // Broken inline-style url().
-                21..=24 => p.link(
+                13..=14 => p.link(
                     &format!(
                         "<div style=\"background:url('/img/missing-inline-{i}-{n}.png')\"></div>"
                     ),
@@ -491,7 +491,7 @@ impl SiteSpec {
                     Some(ExpectedKind::Broken),
                 ),
                 // A redirect chain to a missing page.
-                25..=29 => {
+                15..=17 => {
                     let k = rng.below(REDIRECT_CHAINS);
                     p.link(
                         &format!("<a href=\"/r/bad{k}\">moved away</a>"),
@@ -500,7 +500,7 @@ impl SiteSpec {
                     );
                 }
                 // Good fragments (id, a name, percent-encoded id).
-                30..=199 => {
+                18..=199 => {
                     let frag = match rng.below(4) {
                         0 => "s0".to_owned(),
                         1 => "s1".to_owned(),

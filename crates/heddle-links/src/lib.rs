@@ -11,4 +11,5 @@
 pub mod crawl;
 pub mod extract;
 pub mod generate;
+pub mod report;
 pub mod serve;

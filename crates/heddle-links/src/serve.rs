@@ -5,9 +5,10 @@
 //! keep-alive, pipelining allowed) until the client closes, the connection idles for
 //! [`ServeConfig::keep_alive`], or the server shuts down. Measured against tokio + hyper
 //! on the benchmark's load (a few keep-alive connections on loopback) this design was
-//! the faster (see ARCHITECTURE.md); its limit is that a connection holds a worker while
-//! it idles, so more simultaneous connections than [`ServeConfig::workers`] wait in the
-//! pool's queue until a worker frees up.
+//! the faster (see ARCHITECTURE.md). A connection holds its worker while it idles, so
+//! when more connections are open than [`ServeConfig::workers`], an idle connection is
+//! closed after a tenth of a second of silence to let a waiting one in (a client with
+//! keep-alive simply reconnects).
 //!
 //! Behaviour: `GET` and `HEAD` (other methods: 405); `ETag` and `Last-Modified` with
 //! `If-None-Match` / `If-Modified-Since` (304); content types from the extension;
@@ -25,7 +26,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -85,6 +86,9 @@ struct Shared {
     log: bool,
     keep_alive: Duration,
     requests: AtomicU64,
+    /// Connections accepted and not yet closed (served or waiting for a worker).
+    open: AtomicUsize,
+    workers: usize,
 }
 
 /// A bound server; [`run`](Server::run) serves until [shut down](ShutdownHandle).
@@ -168,6 +172,8 @@ impl Server {
                 log: cfg.log,
                 keep_alive: cfg.keep_alive,
                 requests: AtomicU64::new(0),
+                open: AtomicUsize::new(0),
+                workers: cfg.workers.max(1),
             }),
         })
     }
@@ -241,9 +247,11 @@ impl Server {
             let Ok(stream) = conn else { continue };
             connections += 1;
             let shared = Arc::clone(&self.shared);
+            shared.open.fetch_add(1, Ordering::SeqCst);
             if pool
                 .submit(move || {
                     let _ = serve_connection(&shared, stream);
+                    shared.open.fetch_sub(1, Ordering::SeqCst);
                 })
                 .is_err()
             {
@@ -326,7 +334,10 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) -> io::Result<()> {
                 {
                     buf.truncate(len);
                     idle += STOP_POLL;
-                    if idle >= shared.keep_alive {
+                    // An idle connection gives its worker up at once when other
+                    // connections wait for one.
+                    let waiting = shared.open.load(Ordering::SeqCst) > shared.workers;
+                    if idle >= shared.keep_alive || (waiting && buf.is_empty()) {
                         return Ok(());
                     }
                 }

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use heddle_links::serve::{ServeConfig, ServeStats, Server, ShutdownHandle};
 
@@ -32,6 +33,10 @@ impl Drop for Running {
 }
 
 fn start(name: &str) -> Running {
+    start_with(name, 4, Duration::from_secs(5))
+}
+
+fn start_with(name: &str, workers: usize, keep_alive: Duration) -> Running {
     let dir = std::env::temp_dir().join(format!("heddle-serve-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let root = dir.join("root");
@@ -51,7 +56,8 @@ fn start(name: &str) -> Running {
     std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt")).unwrap();
     let mut cfg = ServeConfig::new(&root);
     cfg.addr = "127.0.0.1:0".parse().unwrap();
-    cfg.workers = 4;
+    cfg.workers = workers;
+    cfg.keep_alive = keep_alive;
     let server = Server::bind(cfg).unwrap();
     let addr = server.local_addr();
     let stop = server.shutdown_handle();
@@ -279,4 +285,26 @@ fn shutdown_finishes_the_request_in_flight() {
     assert_eq!(stats.connections, 2);
     // Nobody listens any more.
     assert!(TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn an_idle_connection_yields_its_worker_to_a_waiting_one() {
+    // One worker, keep-alive of an hour: the second connection is served only because
+    // the first, idle, gives the worker up.
+    let srv = start_with("yield", 1, Duration::from_secs(3600));
+    let a = TcpStream::connect(srv.addr).unwrap();
+    let mut ra = BufReader::new(a.try_clone().unwrap());
+    (&a).write_all(b"GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut ra, false).status, 200);
+    let b = TcpStream::connect(srv.addr).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rb = BufReader::new(b.try_clone().unwrap());
+    (&b).write_all(b"GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut rb, false).body, b"<h1>home</h1>");
+    // The idle connection was closed, not dropped mid-request.
+    let mut rest = Vec::new();
+    ra.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
 }
