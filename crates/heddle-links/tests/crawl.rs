@@ -238,3 +238,58 @@ fn start_errors_are_typed() {
         Err(heddle_links::crawl::CrawlError::StartFailed(_))
     ));
 }
+
+#[test]
+fn one_fetch_per_normalised_url() {
+    // Relative, dot-segment and fragment variants of one URL, and a start URL with an
+    // upper-case scheme and host: one request each.
+    let index = concat!(
+        "<a href=\"/p/1.html\">a</a>\n",
+        "<a href=\"p/1.html#s0\">b</a>\n",
+        "<a href=\"/p/./1.html\">c</a>\n",
+        "<a href=\"/x/../p/1.html#S0\">d</a>\n",
+        "<a href=\"/p/1.html#\">e</a>\n",
+        "<img src=\"/img/a.png\"><img src=\"img/a.png\"><img src=\"/img/x/../a.png\">\n",
+    );
+    let files = BTreeMap::from([
+        ("/index.html".to_owned(), index.as_bytes().to_vec()),
+        (
+            "/p/1.html".to_owned(),
+            b"<h1 id=s0>one</h1><a href=\"../#top\">".to_vec(),
+        ),
+        ("/img/a.png".to_owned(), b"png".to_vec()),
+    ]);
+    let server = TestServer::with(files, HashMap::new());
+    let origin = server.origin();
+    let mut cfg = test_config();
+    cfg.check_external = false;
+    let report = crawl(
+        &format!("{}/", origin.to_uppercase().replace("HTTP://", "HtTp://")),
+        &cfg,
+        None,
+    )
+    .unwrap();
+    let log: Vec<_> = server
+        .log()
+        .into_iter()
+        .map(|l| (l.method, l.target))
+        .collect();
+    let mut sorted = log.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("GET".to_owned(), "/".to_owned()),
+            ("GET".to_owned(), "/p/1.html".to_owned()),
+            ("HEAD".to_owned(), "/img/a.png".to_owned()),
+        ],
+        "{log:?}"
+    );
+    // The one wrong fragment (#S0: fragments are case-sensitive) is reported.
+    let got: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.line, local(&origin, &f.target)))
+        .collect();
+    assert_eq!(got, [(4, "/p/1.html#S0".to_owned())]);
+}
