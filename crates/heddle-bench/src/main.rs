@@ -14,6 +14,7 @@
 mod check;
 mod deadlock;
 mod harness;
+mod links;
 mod locks;
 mod pools;
 mod python;
@@ -56,6 +57,11 @@ const GROUPS: &[Group] = &[
         name: "deadlock",
         about: "cycle detection, lock-order mode and report latency vs std, parking_lot (deadlock_detection), tracing-mutex",
         run: deadlock::run,
+    },
+    Group {
+        name: "links",
+        about: "heddle crawl vs lychee, linkchecker; heddle serve vs Python's http.server",
+        run: links::run,
     },
 ];
 
