@@ -293,3 +293,29 @@ fn one_fetch_per_normalised_url() {
         .collect();
     assert_eq!(got, [(4, "/p/1.html#S0".to_owned())]);
 }
+
+#[test]
+fn per_host_concurrency_is_bounded() {
+    let site = SiteSpec {
+        pages: 40,
+        seed: 9,
+        ..Default::default()
+    }
+    .generate();
+    let crawl_with = |host_concurrency: usize| {
+        let server = TestServer::start(&site);
+        // Slow answers, so that fetches overlap whenever the crawler lets them.
+        server.set_delay(Duration::from_millis(5));
+        let mut cfg = test_config();
+        cfg.workers = 8;
+        cfg.host_concurrency = host_concurrency;
+        let report = crawl(&format!("{}/", server.origin()), &cfg, None).unwrap();
+        assert_eq!(report.findings.len(), site.expected.len());
+        server.max_in_flight()
+    };
+    assert_eq!(crawl_with(1), 1);
+    let two = crawl_with(2);
+    assert!((1..=2).contains(&two), "{two} in flight with a limit of 2");
+    // Without the limit the same crawl does overlap (so the bound above is the gate's).
+    assert!(crawl_with(8) > 2);
+}

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,12 @@ struct State {
     log: Mutex<Vec<Logged>>,
     hits: Mutex<HashMap<String, u32>>,
     stop: AtomicBool,
+    /// Added to every answer, in microseconds.
+    delay_us: AtomicU64,
+    /// Requests between parse and answer (decremented before the answer is written,
+    /// so it never counts a request the client no longer waits for), and its maximum.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 pub struct TestServer {
@@ -63,6 +69,9 @@ impl TestServer {
             log: Mutex::new(Vec::new()),
             hits: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
+            delay_us: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let st = Arc::clone(&state);
         let accept = std::thread::spawn(move || {
@@ -86,6 +95,18 @@ impl TestServer {
 
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Delay every answer by `d`.
+    pub fn set_delay(&self, d: Duration) {
+        self.state
+            .delay_us
+            .store(d.as_micros() as u64, Ordering::SeqCst);
+    }
+
+    /// The most requests ever being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn log(&self) -> Vec<Logged> {
@@ -134,6 +155,12 @@ fn connection(st: &State, mut s: TcpStream) -> std::io::Result<()> {
             buf.extend_from_slice(&chunk[..n]);
         };
         buf.drain(..used);
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let delay = st.delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_micros(delay));
+        }
         st.log.lock().unwrap().push(Logged {
             method: method.clone(),
             target: target.clone(),
@@ -180,7 +207,10 @@ fn connection(st: &State, mut s: TcpStream) -> std::io::Result<()> {
                         .collect();
                     (200, extra, "text/html", page)
                 }
-                "/mis/endless.html" => return endless(st, s),
+                "/mis/endless.html" => {
+                    st.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    return endless(st, s);
+                }
                 p => match st.redirects.get(p) {
                     Some((to, code)) => (
                         *code,
@@ -220,6 +250,7 @@ fn connection(st: &State, mut s: TcpStream) -> std::io::Result<()> {
         if !head {
             bytes.extend_from_slice(&body);
         }
+        st.in_flight.fetch_sub(1, Ordering::SeqCst);
         s.write_all(&bytes)?;
         if close {
             return Ok(());
