@@ -14,6 +14,10 @@ struct Serving {
 }
 
 fn serve(dir: &std::path::Path) -> Serving {
+    serve_with(dir, &[])
+}
+
+fn serve_with(dir: &std::path::Path, extra: &[&str]) -> Serving {
     let mut child = Command::new(HEDDLE)
         .args([
             "serve",
@@ -23,6 +27,7 @@ fn serve(dir: &std::path::Path) -> Serving {
             "--workers",
             "8",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,5 +159,39 @@ fn a_clean_site_exits_0_and_bad_usage_exits_2() {
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
     drop(srv);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn serve_logs_one_line_per_request_with_log() {
+    use std::io::{Read, Write};
+    let dir = temp("log");
+    std::fs::write(dir.join("index.html"), "hi").unwrap();
+    let srv = serve_with(&dir, &["--log"]);
+    let addr = srv
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    for path in ["/", "/missing.html"] {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+    }
+    let (ok, stderr) = srv.interrupt();
+    assert!(ok);
+    assert!(
+        stderr.contains("127.0.0.1 \"GET / HTTP/1.1\" 200 2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"GET /missing.html HTTP/1.1\" 404"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped after 2 requests"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
