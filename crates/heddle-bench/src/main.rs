@@ -15,6 +15,7 @@ mod check;
 mod contention;
 mod deadlock;
 mod harness;
+mod links;
 mod locks;
 mod pools;
 mod processes;
@@ -68,6 +69,11 @@ const GROUPS: &[Group] = &[
         name: "deadlock",
         about: "cycle detection, lock-order mode and report latency vs std, parking_lot (deadlock_detection), tracing-mutex",
         run: deadlock::run,
+    },
+    Group {
+        name: "links",
+        about: "heddle crawl vs lychee, linkchecker; heddle serve vs Python's http.server",
+        run: links::run,
     },
 ];
 

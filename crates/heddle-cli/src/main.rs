@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod crawl;
+mod serve;
 mod tour;
 
 #[derive(Parser)]
@@ -28,6 +30,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: usize,
     },
+    /// Find broken links and fragments on a site: crawl from URL, check every link.
+    Crawl(crawl::CrawlArgs),
+    /// Serve a directory over HTTP (keep-alive, conditional GET; Ctrl-C stops gracefully).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +46,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Crawl(args) => crawl::run(args),
+        Command::Serve(args) => serve::run(args),
     })
 }
