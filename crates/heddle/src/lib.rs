@@ -42,6 +42,8 @@ pub mod check;
 #[cfg(not(loom))]
 pub mod deadlock;
 #[cfg(not(loom))]
+pub mod debug;
+#[cfg(not(loom))]
 pub mod parallel;
 #[cfg(not(loom))]
 pub mod pool;

@@ -195,6 +195,13 @@ impl WaitQueue {
             }
             waiters.push(tag, Target::Thread(parker.clone(), token.clone(), counted))
         };
+        // Thread dump hook (debug): a timed wait says what it waits for until it ends
+        // (untimed ones are recorded above, for the all-asleep detector too).
+        #[cfg(not(loom))]
+        let _timed = match what {
+            Some(w) if !counted => Some(parker.timed_wait(*w)),
+            _ => None,
+        };
         before_sleep();
         if counted {
             observe::releasing(false);
