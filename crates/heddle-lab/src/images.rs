@@ -176,11 +176,11 @@ fn run_flat(cfg: &Config) -> Result<String, String> {
     }
     let bytes: usize = many.iter().map(|p| p.png.len()).sum();
     Ok(format!(
-        "{count} images {SIZE}px -> resize, blur, PNG ({} KiB); {} workers {:.1}x faster than 1 \
+        "{count} images {SIZE}px -> resize, blur, PNG ({} KiB); speedup {:.1}x on {} workers vs 1 \
          ({:.0} ms vs {:.0} ms)",
         bytes / 1024,
-        cfg.threads,
         t1.as_secs_f64() / (tn.as_secs_f64() / rounds as f64),
+        cfg.threads,
         tn.as_secs_f64() * 1e3 / rounds as f64,
         t1.as_secs_f64() * 1e3,
     ))

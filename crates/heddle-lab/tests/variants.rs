@@ -110,3 +110,22 @@ fn reader_preference_lets_readers_pass_a_waiting_writer() {
         assert_eq!(*lock.read(), 1);
     }
 }
+
+/// The "from Python" page maps every Python name a scenario says it uses.
+#[test]
+fn the_from_python_page_maps_every_python_name_the_lab_uses() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/from-python.md"
+    ))
+    .expect("docs/from-python.md");
+    for s in heddle_lab::scenarios() {
+        for name in s.python {
+            assert!(
+                page.contains(&format!("| `{name}` |")),
+                "docs/from-python.md has no row for `{name}` (scenario {})",
+                s.name
+            );
+        }
+    }
+}
