@@ -168,3 +168,73 @@ fn a_lock_cycle_report_ends_with_the_dump_of_its_threads() {
         "{report}"
     );
 }
+
+/// `dump_on_signal`: a child process opts in, parks a thread on a lock, says it is
+/// ready; the test sends it SIGUSR1 and reads the dump from its stderr (no timing:
+/// it reads until the dump arrives).
+#[cfg(unix)]
+#[test]
+fn a_signal_prints_the_dump() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    if std::env::var_os("HEDDLE_DUMP_SIGNAL_CHILD").is_some() {
+        debug::dump_on_signal(debug::DumpSignal::User1).unwrap();
+        let lock = Arc::new(Lock::new(()));
+        let held = lock.lock();
+        let l = Arc::clone(&lock);
+        let t = Thread::new(move || drop(l.lock()))
+            .name("signal-waiter")
+            .start();
+        dump_when(|d| waiting(d, "signal-waiter"));
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        // Until the parent has read the dump and closes our stdin.
+        let _ = std::io::stdin().read_line(&mut String::new());
+        drop(held);
+        t.join().unwrap();
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_signal_prints_the_dump",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("HEDDLE_DUMP_SIGNAL_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "the child ended early"
+        );
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut l = String::new();
+        assert_ne!(
+            err.read_line(&mut l).unwrap(),
+            0,
+            "no dump on stderr:\n{seen}"
+        );
+        seen.push_str(&l);
+        if seen.contains("heddle thread dump") && l.contains("waiting to lock <Lock") {
+            break;
+        }
+    }
+    assert!(seen.contains("\"signal-waiter\" #"), "{seen}");
+    drop(child.stdin.take()); // lets the child finish
+    assert!(child.wait().unwrap().success());
+}
