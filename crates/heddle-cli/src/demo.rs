@@ -6,7 +6,7 @@
 //! line is printed every second. At the end: the throughput and the verdict. When a
 //! broken variant deadlocks, the detector's report arrives through a callback: the
 //! view freezes on the cycle, the report explains it, and the process exits.
-//! SIGQUIT (Ctrl-\\) or SIGUSR1 prints the full thread dump to stderr meanwhile.
+//! SIGQUIT (Ctrl-\) or SIGUSR1 prints the full thread dump to stderr meanwhile.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ pub fn run(o: &Options) -> Result<u8, UsageError> {
     let name = format!("{}/{}", scenario.name, v.name);
 
     // Every hold shown, and a deadlock report captured rather than a panic. The full
-    // dump on SIGQUIT (Ctrl-\\) or SIGUSR1, as the JVM does (best effort: a platform
+    // dump on SIGQUIT (Ctrl-\) or SIGUSR1, as the JVM does (best effort: a platform
     // without signals just has no such dump).
     debug::track_holds(true);
     let _ = debug::dump_on_signal(DumpSignal::Quit);

@@ -89,7 +89,7 @@ enum Command {
     ///
     /// On a terminal the view is redrawn in place; otherwise a status line is printed
     /// every second. When a broken variant deadlocks, the view freezes on the cycle and
-    /// the detector's report explains it. SIGQUIT (Ctrl-\\) or SIGUSR1 prints the
+    /// the detector's report explains it. SIGQUIT (Ctrl-\) or SIGUSR1 prints the
     /// full thread dump to stderr.
     #[command(after_help = EXIT_CODES)]
     Demo {
