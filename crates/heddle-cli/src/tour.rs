@@ -139,15 +139,9 @@ pub fn run(scale: usize) -> bool {
         ],
         &rows,
     );
-    let failed = rows.iter().filter(|r| r[3] != "ok").count();
-    println!();
-    if failed == 0 {
-        println!("all {} demonstrations verified", rows.len());
-    } else {
-        println!("{failed} of {} demonstrations FAILED", rows.len());
-    }
+    let verified = summary(&rows, "demonstrations verified", "demonstrations FAILED");
     let lab_ok = lab(scale);
-    failed == 0 && lab_ok
+    verified && lab_ok
 }
 
 /// The lab: one row per scenario variant. A fixed variant runs for real on OS threads
@@ -207,14 +201,24 @@ fn lab(scale: usize) -> bool {
         ],
         &rows,
     );
-    let failed = rows.iter().filter(|r| r[3] != "ok").count();
+    summary(
+        &rows,
+        "lab verdicts as expected",
+        "lab verdicts NOT as expected",
+    )
+}
+
+/// Print "all N {passed}" or "F of N {failed}" for a table whose fourth column is the
+/// check; `true` if every row says ok.
+fn summary(rows: &[Vec<String>], passed: &str, failed: &str) -> bool {
+    let bad = rows.iter().filter(|r| r[3] != "ok").count();
     println!();
-    if failed == 0 {
-        println!("all {} lab verdicts as expected", rows.len());
+    if bad == 0 {
+        println!("all {} {passed}", rows.len());
     } else {
-        println!("{failed} of {} lab verdicts NOT as expected", rows.len());
+        println!("{bad} of {} {failed}", rows.len());
     }
-    failed == 0
+    bad == 0
 }
 
 /// The first line of a message (a report's headline), cut to a table cell.

@@ -114,31 +114,29 @@ impl State {
     }
 }
 
+/// Serve one request line while holding a permit: count it as active, answer, log.
+async fn answer(state: &State, line: &str) -> Result<String, String> {
+    state.enter();
+    let out = respond(line);
+    state.leave();
+    let _ = state
+        .log
+        .put_async(format!("{line} -> {}", out.is_ok()))
+        .await;
+    out
+}
+
 /// One request, as an async handler: the status line and body.
 async fn serve(state: &State, line: &str, scoped: bool) -> (u16, String) {
     if scoped {
         let _permit = state.limit.acquire_async().await;
-        state.enter();
-        let out = respond(line);
-        state.leave();
-        let _ = state
-            .log
-            .put_async(format!("{line} -> {}", out.is_ok()))
-            .await;
-        match out {
+        match answer(state, line).await {
             Ok(body) => (200, body),
             Err(e) => (400, e),
         }
     } else {
         state.limit.acquire_async().await.forget();
-        state.enter();
-        let out = respond(line);
-        state.leave();
-        let _ = state
-            .log
-            .put_async(format!("{line} -> {}", out.is_ok()))
-            .await;
-        let body = match out {
+        let body = match answer(state, line).await {
             Ok(body) => body,
             // BUG: returns before the release below.
             Err(e) => return (400, e),
