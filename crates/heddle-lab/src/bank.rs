@@ -21,6 +21,12 @@ use heddle::thread::Thread;
 use crate::{join_all, spawn_n, Config, Exploration, Rng, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check bank`.
+///
+/// ```
+/// let s = &heddle_lab::bank::SCENARIO;
+/// assert_eq!(s.name, "bank");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "bank",
     title: "bank transfers: AB-BA deadlock vs one lock order; withdraw waits on a Condition",
@@ -53,12 +59,18 @@ pub const SCENARIO: Scenario = Scenario {
 
 /// One account: its balance under a lock, and a condition that deposits notify.
 #[derive(Debug)]
-pub struct Account {
+struct Account {
     balance: Lock<i64>,
     funds: Condition,
 }
 
 /// A bank: accounts by id.
+///
+/// ```
+/// let bank = heddle_lab::bank::Bank::new(2, 50);
+/// bank.transfer(1, 0, 50, true);
+/// assert_eq!((bank.balance(0), bank.total()), (100, 100));
+/// ```
 #[derive(Debug)]
 pub struct Bank {
     accounts: Vec<Account>,

@@ -18,6 +18,12 @@ use heddle::sync::{Barrier, Lock};
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check barrier`.
+///
+/// ```
+/// let s = &heddle_lab::barrier::SCENARIO;
+/// assert_eq!(s.name, "barrier");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "barrier",
     title: "phases separated by a Barrier",

@@ -21,6 +21,12 @@ use heddle::thread::Thread;
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check buffer`.
+///
+/// ```
+/// let s = &heddle_lab::buffer::SCENARIO;
+/// assert_eq!(s.name, "buffer");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "buffer",
     title: "bounded buffer: Condition with if vs while; two semaphores",
@@ -62,6 +68,13 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 /// Which implementation of the buffer.
+///
+/// ```
+/// use heddle_lab::buffer::{Buffer, Kind};
+/// let b = Buffer::new(Kind::Semaphores, 1);
+/// b.put(1);
+/// assert_eq!(b.get(), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Condition, waiting once with `if` (the bug).
@@ -73,6 +86,13 @@ pub enum Kind {
 }
 
 /// A bounded buffer of `u64`s.
+///
+/// ```
+/// let b = heddle_lab::buffer::Buffer::new(heddle_lab::buffer::Kind::While, 2);
+/// b.put(4);
+/// b.put(5);
+/// assert_eq!((b.get(), b.get()), (4, 5));
+/// ```
 #[derive(Debug)]
 pub struct Buffer {
     kind: Kind,

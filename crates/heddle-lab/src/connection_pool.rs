@@ -22,6 +22,12 @@ use heddle::sync::BoundedSemaphore;
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check connection-pool`.
+///
+/// ```
+/// let s = &heddle_lab::connection_pool::SCENARIO;
+/// assert_eq!(s.name, "connection-pool");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "connection-pool",
     title: "connection pool limited by a BoundedSemaphore",

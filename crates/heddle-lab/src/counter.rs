@@ -18,6 +18,12 @@ use heddle::thread::Thread;
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check counter`.
+///
+/// ```
+/// let s = &heddle_lab::counter::SCENARIO;
+/// assert_eq!(s.name, "counter");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "counter",
     title: "lost-update counter: racy read-modify-write vs a Lock",

@@ -21,6 +21,12 @@ use heddle::thread::Thread;
 use crate::{Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check handshake`.
+///
+/// ```
+/// let s = &heddle_lab::handshake::SCENARIO;
+/// assert_eq!(s.name, "handshake");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "handshake",
     title: "handshake: synchronous message passing on a rendezvous queue",

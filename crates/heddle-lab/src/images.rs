@@ -28,6 +28,12 @@ use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
 use crate::{Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check images`.
+///
+/// ```
+/// let s = &heddle_lab::images::SCENARIO;
+/// assert_eq!(s.name, "images");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "images",
     title: "image-processing ThreadPool: resize, blur, encode; speedup vs one worker",
@@ -58,6 +64,12 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 /// One processed image: which, its PNG, and a checksum of the processed pixels.
+///
+/// ```
+/// let p = heddle_lab::images::process(2, 16);
+/// assert_eq!(p.index, 2);
+/// assert_eq!(p, heddle_lab::images::process(2, 16), "the same on any thread");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Processed {
     /// The image's index in the batch.

@@ -19,6 +19,12 @@ use heddle::sync::{Lock, Semaphore};
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check philosophers`.
+///
+/// ```
+/// let s = &heddle_lab::philosophers::SCENARIO;
+/// assert_eq!(s.name, "philosophers");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "philosophers",
     title: "dining philosophers: naive deadlock vs ordered forks vs a waiter semaphore",
@@ -52,6 +58,11 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 /// How a philosopher takes the forks.
+///
+/// ```
+/// use heddle_lab::philosophers::{Manners, Table};
+/// Table::new(3, Manners::Waiter).eat(1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manners {
     /// Left, then right.
@@ -63,6 +74,14 @@ pub enum Manners {
 }
 
 /// The table: forks and the waiter.
+///
+/// ```
+/// use heddle_lab::philosophers::{Manners, Table};
+/// let t = Table::new(2, Manners::Ordered);
+/// t.eat(0);
+/// t.eat(1);
+/// assert_eq!(t.forks_used(), 4);
+/// ```
 #[derive(Debug)]
 pub struct Table {
     forks: Vec<Lock<u64>>,

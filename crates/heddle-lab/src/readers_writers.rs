@@ -25,6 +25,12 @@ use heddle::thread::Thread;
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check readers-writers`.
+///
+/// ```
+/// let s = &heddle_lab::readers_writers::SCENARIO;
+/// assert_eq!(s.name, "readers-writers");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "readers-writers",
     title: "readers-writers under each RwLock policy; writer starvation measured",

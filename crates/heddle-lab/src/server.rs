@@ -31,6 +31,12 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::{join_all, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check server`.
+///
+/// ```
+/// let s = &heddle_lab::server::SCENARIO;
+/// assert_eq!(s.name, "server");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "server",
     title: "async HTTP server on tokio: Semaphore limit, Queue log, Event shutdown; gather of clients",

@@ -21,6 +21,12 @@ use heddle::sync::Lock;
 use crate::{join_all, spawn_n, Config, Exploration, Scenario, Strategy, Variant};
 
 /// The scenario: `heddle check workers`.
+///
+/// ```
+/// let s = &heddle_lab::workers::SCENARIO;
+/// assert_eq!(s.name, "workers");
+/// assert!(s.first(true).unwrap().explore().is_err(), "the broken variant's bug is found");
+/// ```
 pub const SCENARIO: Scenario = Scenario {
     name: "workers",
     title: "producer-consumer and the worker pattern: Queue with task_done/join",
