@@ -171,4 +171,6 @@ fn demo_freezes_on_a_deadlock_and_explains_it() {
     assert!(out.contains("heddle thread dump"), "{out}");
     assert!(out.contains("waiting to lock <RwLock created at"), "{out}");
     assert!(out.contains("verdict: DEADLOCK"), "{out}");
+    // Reported once, the wait goes on untimed, and the frozen view says so.
+    assert!(!out.contains("with a timeout"), "{out}");
 }

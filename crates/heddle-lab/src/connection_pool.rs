@@ -93,6 +93,8 @@ impl Pool {
             if claimed >= self.limit {
                 return false;
             }
+            // Between the check and the act, another client may check too.
+            std::thread::yield_now();
             self.claimed.store(claimed + 1, Ordering::SeqCst);
             self.connected();
             self.claimed.fetch_sub(1, Ordering::SeqCst);

@@ -36,6 +36,10 @@ struct Waiting {
     /// (a hand-off, a retry), it is no longer blocked, although it stays registered
     /// until it runs again.
     parker: Arc<Parker>,
+    /// Its cycle was already reported and the action did not unwind: no longer an
+    /// edge (the cycle is not reported again), but still shown as the untimed wait it
+    /// is in thread dumps.
+    reported: bool,
 }
 
 static WAITS: Mutex<Option<HashMap<u64, Waiting>>> = parking_lot::const_mutex(None);
@@ -54,6 +58,16 @@ impl LockWait {
         at: &'static Location<'static>,
         timed: bool,
         exclusive: bool,
+    ) -> Option<LockWait> {
+        Self::register_as(lock, at, timed, exclusive, false)
+    }
+
+    fn register_as(
+        lock: &dyn crate::sync::Owned,
+        at: &'static Location<'static>,
+        timed: bool,
+        exclusive: bool,
+        reported: bool,
     ) -> Option<LockWait> {
         if crate::check::active() {
             // The checker reports deadlocks of its own executions, with the trace.
@@ -77,9 +91,10 @@ impl LockWait {
                     reads,
                     name,
                     parker,
+                    reported,
                 },
             );
-            if timed {
+            if timed || reported {
                 None
             } else {
                 find_cycle(waits, id)
@@ -93,7 +108,7 @@ impl LockWait {
             drop(registration);
             super::act(report);
             // A non-panicking action: keep waiting, registered again.
-            return LockWait::register(lock, at, true, exclusive);
+            return LockWait::register_as(lock, at, timed, exclusive, true);
         }
         Some(registration)
     }
@@ -179,7 +194,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
     let Some(w) = waits.get(&id) else {
         return Vec::new();
     };
-    if w.timed || w.parker.dequeued() {
+    if w.timed || w.reported || w.parker.dequeued() {
         return Vec::new();
     }
     // SAFETY: a registered lock is alive: its waiter borrows it until it deregisters,
@@ -200,6 +215,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
             .filter(|(_, o)| {
                 o.exclusive
                     && !o.timed
+                    && !o.reported
                     // SAFETY: as above.
                     && unsafe { o.lock.get() }.object().addr == addr
             })
