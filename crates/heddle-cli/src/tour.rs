@@ -14,6 +14,8 @@ use heddle::sync::{
 };
 use heddle::thread::{JoinHandle, Thread};
 
+use crate::term::print_table;
+
 /// One row of the tour.
 struct Demo {
     primitive: &'static str,
@@ -126,6 +128,7 @@ pub fn run(scale: usize) -> bool {
             ]
         })
         .collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     print_table(
         &[
             "primitive",
@@ -136,42 +139,102 @@ pub fn run(scale: usize) -> bool {
         ],
         &rows,
     );
-    let failed = rows.iter().filter(|r| r[3] != "ok").count();
-    println!();
-    if failed == 0 {
-        println!("all {} demonstrations verified", rows.len());
-    } else {
-        println!("{failed} of {} demonstrations FAILED", rows.len());
-    }
-    failed == 0
+    let verified = summary(&rows, "demonstrations verified", "demonstrations FAILED");
+    let lab_ok = lab(scale);
+    verified && lab_ok
 }
 
-fn print_table(header: &[&str; 5], rows: &[[String; 5]]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// The lab: one row per scenario variant. A fixed variant runs for real on OS threads
+/// and must verify; a broken one goes to the checker, which must find its bug within
+/// the variant's stated exploration (the row shows the replay token). `true` if every
+/// verdict is the expected one.
+fn lab(scale: usize) -> bool {
+    println!("\nthe lab: fixed variants run for real, broken ones go to the checker\n");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in heddle_lab::scenarios() {
+        for v in s.variants {
+            let started = Instant::now();
+            let (how, shown, expected, token) = if v.broken {
+                match v.explore() {
+                    Err(report) => (
+                        "checker",
+                        format!(
+                            "bug found at execution {}: {}",
+                            report.execution(),
+                            first_line(report.message())
+                        ),
+                        true,
+                        report.token().to_string(),
+                    ),
+                    Ok(coverage) => (
+                        "checker",
+                        format!("NO bug found in {} executions", coverage.executions()),
+                        false,
+                        String::new(),
+                    ),
+                }
+            } else {
+                match (v.run)(&heddle_lab::Config::new(2).scaled(scale)) {
+                    Ok(shown) => ("real run", shown, true, String::new()),
+                    Err(problem) => ("real run", problem, false, String::new()),
+                }
+            };
+            let ms = format!("{:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+            rows.push(vec![
+                format!("{}/{}", s.name, v.name),
+                how.to_string(),
+                shown,
+                if expected { "ok" } else { "FAILED" }.to_string(),
+                token,
+                ms,
+            ]);
         }
     }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("| {} |", padded.join(" | "));
-    };
-    line(header.to_vec());
-    println!(
-        "|{}|",
-        widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("|")
+    print_table(
+        &[
+            "scenario/variant",
+            "how",
+            "verdict",
+            "check",
+            "replay token",
+            "time",
+        ],
+        &rows,
     );
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
+    summary(
+        &rows,
+        "lab verdicts as expected",
+        "lab verdicts NOT as expected",
+    )
+}
+
+/// Print "all N {passed}" or "F of N {failed}" for a table whose fourth column is the
+/// check; `true` if every row says ok.
+fn summary(rows: &[Vec<String>], passed: &str, failed: &str) -> bool {
+    let bad = rows.iter().filter(|r| r[3] != "ok").count();
+    println!();
+    if bad == 0 {
+        println!("all {} {passed}", rows.len());
+    } else {
+        println!("{bad} of {} {failed}", rows.len());
+    }
+    bad == 0
+}
+
+/// The first line of a message (a report's headline), cut to a table cell.
+fn first_line(message: &str) -> String {
+    let mut line = message.lines().next().unwrap_or("").to_string();
+    // "thread 'x' panicked at FILE:LINE:COL: what": the location is in the token's trace.
+    if let Some(at) = line.find(" panicked at ") {
+        if let Some(colon) = line[at + 13..].find(": ") {
+            line = format!("{} panicked: {}", &line[..at], &line[at + 13 + colon + 2..]);
+        }
+    }
+    let cut: String = line.chars().take(110).collect();
+    if cut.len() < line.len() {
+        format!("{cut}…")
+    } else {
+        cut
     }
 }
 

@@ -67,6 +67,8 @@ pub mod check;
 #[cfg(not(loom))]
 pub mod deadlock;
 #[cfg(not(loom))]
+pub mod debug;
+#[cfg(not(loom))]
 pub mod parallel;
 // Pipelines of thread and process stages (Linux, as `process`).
 #[cfg(all(not(loom), target_os = "linux"))]

@@ -492,6 +492,19 @@ fn semaphore_nobody_releases() {
         created,
         main_line,
     );
+    // (thread dump, issue 15) The report ends with the dump of the sleepers.
+    let text = report.text();
+    let dump = &text[text
+        .find("heddle thread dump: 2 threads")
+        .unwrap_or_else(|| panic!("no dump in the report:\n{text}"))..];
+    let file = "heddle/tests/deadlock_asleep.rs";
+    for (name, line) in [("worker", worker_line), ("MainThread", main_line)] {
+        assert!(dump.contains(&format!("\"{name}\" #")), "{dump}");
+        let waits = format!(
+            "WAITING\n    - waiting in acquire on <Semaphore created at {file}:{created}> at {file}:{line}\n"
+        );
+        assert!(dump.contains(&waits), "{waits}\nnot in:\n{dump}");
+    }
     // The panicking waiter withdrew: a release now goes to the worker.
     assert_eq!(sem.available_permits(), 0);
     pass_with(Some(&report))

@@ -33,8 +33,12 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
     // joins) count too: a thread blocked on a lock whose holder sleeps on a condition
     // is as stuck as the holder.
     let sleepers = Parker::sleepers();
-    // Re-check: a notification between the two reads means someone is awake.
-    if observe::blocked_count() < threads || sleepers.len() < threads {
+    // Re-check: a notification between the two reads means someone is awake. (The
+    // signal thread of `debug::dump_on_signal`, if any, counts itself as blocked but
+    // has no parker.)
+    if observe::blocked_count() < threads
+        || sleepers.len() + crate::debug::signal_threads() < threads
+    {
         return None;
     }
     let mut text = format!(
@@ -59,7 +63,10 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
         "  fix: make sure whatever each waits for (a notify, a release, a put, a set) is \
          still going to happen, or give the wait a timeout\n",
     );
-    Some(DeadlockReport::new(DeadlockKind::AllAsleep, text))
+    let mut report = DeadlockReport::new(DeadlockKind::AllAsleep, text);
+    let involved: Vec<u64> = sleepers.iter().map(|(id, _, _)| *id).collect();
+    report.append(&crate::debug::dump_of(&involved).to_string());
+    Some(report)
 }
 
 /// Whether an untimed waiter should re-check every so often: every thread heddle knows

@@ -36,6 +36,10 @@ struct Waiting {
     /// (a hand-off, a retry), it is no longer blocked, although it stays registered
     /// until it runs again.
     parker: Arc<Parker>,
+    /// Its cycle was already reported and the action did not unwind: no longer an
+    /// edge (the cycle is not reported again), but still shown as the untimed wait it
+    /// is in thread dumps.
+    reported: bool,
 }
 
 static WAITS: Mutex<Option<HashMap<u64, Waiting>>> = parking_lot::const_mutex(None);
@@ -54,6 +58,16 @@ impl LockWait {
         at: &'static Location<'static>,
         timed: bool,
         exclusive: bool,
+    ) -> Option<LockWait> {
+        Self::register_as(lock, at, timed, exclusive, false)
+    }
+
+    fn register_as(
+        lock: &dyn crate::sync::Owned,
+        at: &'static Location<'static>,
+        timed: bool,
+        exclusive: bool,
+        reported: bool,
     ) -> Option<LockWait> {
         if crate::check::active() {
             // The checker reports deadlocks of its own executions, with the trace.
@@ -77,20 +91,24 @@ impl LockWait {
                     reads,
                     name,
                     parker,
+                    reported,
                 },
             );
-            if timed {
+            if timed || reported {
                 None
             } else {
                 find_cycle(waits, id)
             }
         };
         let registration = LockWait { id };
-        if let Some(report) = report {
+        if let Some((mut report, involved)) = report {
+            // The dump of the threads in the cycle (taken outside the mutex, while
+            // this thread is still registered as waiting).
+            report.append(&crate::debug::dump_of(&involved).to_string());
             drop(registration);
             super::act(report);
             // A non-panicking action: keep waiting, registered again.
-            return LockWait::register(lock, at, true, exclusive);
+            return LockWait::register_as(lock, at, timed, exclusive, true);
         }
         Some(registration)
     }
@@ -200,7 +218,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
     let Some(w) = waits.get(&id) else {
         return Vec::new();
     };
-    if w.timed || w.parker.dequeued() {
+    if w.timed || w.reported || w.parker.dequeued() {
         return Vec::new();
     }
     // SAFETY: a registered lock is alive: its waiter borrows it until it deregisters,
@@ -221,6 +239,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
             .filter(|(_, o)| {
                 o.exclusive
                     && !o.timed
+                    && !o.reported
                     // SAFETY: as above.
                     && unsafe { o.lock.get() }.object().addr == addr
             })
@@ -234,7 +253,7 @@ fn successors(waits: &HashMap<u64, Waiting>, id: u64) -> Vec<(u64, Edge)> {
 /// A cycle of waits through `me`, found by depth-first search: `me` just registered,
 /// so any cycle that exists now and did not before goes through it (others were
 /// reported by whoever closed them).
-fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> {
+fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<(DeadlockReport, Vec<u64>)> {
     let mut path: Vec<(u64, Edge)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut stack: Vec<(u64, Vec<(u64, Edge)>)> = vec![(me, successors(waits, me))];
@@ -249,7 +268,8 @@ fn find_cycle(waits: &HashMap<u64, Waiting>, me: u64) -> Option<DeadlockReport> 
         if succ == me {
             let mut cycle: Vec<(u64, Edge)> = path.clone();
             cycle.push((node, edge));
-            return Some(report(waits, &cycle));
+            let involved = cycle.iter().map(|&(id, _)| id).collect();
+            return Some((report(waits, &cycle), involved));
         }
         if seen.insert(succ) {
             path.push((node, edge));
@@ -318,4 +338,47 @@ fn report(waits: &HashMap<u64, Waiting>, cycle: &[(u64, Edge)]) -> DeadlockRepor
         "  fix: take these locks in one global order (or use try_lock / lock_timeout and back off)\n"
     });
     DeadlockReport::new(DeadlockKind::LockCycle, text)
+}
+
+/// A registered lock wait, as the thread dump shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct LockWaitView {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) object: crate::wait::Object,
+    pub(crate) at: &'static Location<'static>,
+    pub(crate) timed: bool,
+    pub(crate) exclusive: bool,
+    /// The lock's exclusive holder (0: none) and where it took it.
+    pub(crate) owner: u64,
+    pub(crate) owner_taken_at: Option<&'static Location<'static>>,
+    /// The waiting thread's published `RwLock` read holds.
+    pub(crate) reads: Vec<(usize, &'static Location<'static>)>,
+}
+
+/// Every registered lock wait (thread dump hook: one pass under the detector's mutex).
+pub(crate) fn snapshot() -> Vec<LockWaitView> {
+    let guard = WAITS.lock();
+    let Some(waits) = guard.as_ref() else {
+        return Vec::new();
+    };
+    waits
+        .iter()
+        .map(|(&id, w)| {
+            // SAFETY: as in `find_cycle`: registered, and we hold the mutex.
+            let lock = unsafe { w.lock.get() };
+            let owner = lock.owner();
+            LockWaitView {
+                id,
+                name: w.name.clone(),
+                object: lock.object(),
+                at: w.at,
+                timed: w.timed,
+                exclusive: w.exclusive,
+                owner,
+                owner_taken_at: if owner != 0 { lock.taken_at() } else { None },
+                reads: w.reads.clone(),
+            }
+        })
+        .collect()
 }

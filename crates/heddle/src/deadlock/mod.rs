@@ -31,7 +31,7 @@
 //! ```
 
 mod asleep;
-mod cycle;
+pub(crate) mod cycle;
 mod order;
 mod reads;
 mod report;

@@ -40,6 +40,11 @@ impl DeadlockReport {
         DeadlockReport { kind, text }
     }
 
+    /// Add a section (the thread dump of the threads involved: debug hook).
+    pub(crate) fn append(&mut self, section: &str) {
+        self.text.push_str(section);
+    }
+
     /// Which detector found it.
     ///
     /// ```

@@ -266,13 +266,20 @@ impl RawLock {
                 at,
             });
         } else if !observe::lock_order() {
-            // Another thread's checker is running: nothing watches this one.
-            let word = me << OWNER_SHIFT | LOCKED;
-            return if only_try {
+            // Another thread's checker is running: nothing watches this one, unless the
+            // thread dump records holds (debug hook: then `TRACKED` brings the release
+            // back to `tracked_release_hooks`).
+            let holds = observe::tracking_holds();
+            let word = me << OWNER_SHIFT | LOCKED | if holds { TRACKED } else { 0 };
+            let taken = if only_try {
                 self.try_lock_word(word, at)
             } else {
                 self.lock_word(word, at, deadline)
             };
+            if taken && holds {
+                crate::debug::held(me, object, at);
+            }
+            return taken;
         }
         // Under the checker every execution feeds the lock-order graph.
         let word = me << OWNER_SHIFT | LOCKED | TRACKED;
@@ -284,6 +291,10 @@ impl RawLock {
         };
         if taken {
             hold.taken();
+            // Thread dump hook (debug): record the hold while holds are tracked.
+            if !checked && observe::tracking_holds() {
+                crate::debug::held(me, object, at);
+            }
             if checked {
                 crate::check::acquired(object.addr);
             }
@@ -572,6 +583,8 @@ impl RawLock {
             self.checked_release_hooks(owner);
         } else {
             crate::deadlock::on_release(owner, self as *const Self as usize);
+            // Thread dump hook (debug): forget the hold, if one was recorded.
+            crate::debug::released(owner, self as *const Self as usize);
         }
     }
 

@@ -85,7 +85,10 @@ use std::sync::Arc;
 pub use handle::{JoinError, JoinHandle, JoinTimeoutError};
 pub(crate) use info::clear_checked;
 pub use info::{current, main_thread, ThreadInfo};
+// (lab helper) `thread::sleep`, through the seam: the dump shows SLEEPING.
+mod sleep;
 pub use registry::{active_count, enumerate, main, wait_non_daemon, wait_non_daemon_timeout};
+pub use sleep::sleep;
 
 use handle::Packet;
 use info::Meta;

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 const LOCK_ORDER: u8 = 1;
 const CHECKING: u8 = 2;
 const UNINIT: u8 = 4;
+/// `debug::track_holds`: acquisitions record what each thread holds, for the dump.
+const HOLDS: u8 = 8;
 
 static FLAGS: AtomicU8 = AtomicU8::new(UNINIT);
 static CHECKERS: AtomicUsize = AtomicUsize::new(0);
@@ -73,6 +75,22 @@ pub(crate) fn checker_started() {
 pub(crate) fn checker_finished() {
     if CHECKERS.fetch_sub(1, Ordering::Relaxed) == 1 {
         FLAGS.fetch_and(!CHECKING, Ordering::Relaxed);
+    }
+}
+
+/// Whether the thread dump records every thread's held locks (`debug::track_holds`).
+#[inline]
+pub(crate) fn tracking_holds() -> bool {
+    FLAGS.load(Ordering::Relaxed) & HOLDS != 0
+}
+
+/// Turn hold tracking for the thread dump on or off (debug hook).
+pub(crate) fn set_tracking_holds(on: bool) {
+    init();
+    if on {
+        FLAGS.fetch_or(HOLDS, Ordering::Relaxed);
+    } else {
+        FLAGS.fetch_and(!HOLDS, Ordering::Relaxed);
     }
 }
 

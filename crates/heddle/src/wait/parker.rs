@@ -43,6 +43,10 @@ pub(crate) struct Parker {
     /// queue: from then on it is not blocked, even before it runs again.
     #[cfg(not(loom))]
     dequeued: std::sync::atomic::AtomicBool,
+    /// What the thread waits for in a *timed* wait (`waiting` holds the untimed ones),
+    /// for the thread dump (debug hook; written only on the slow path).
+    #[cfg(not(loom))]
+    timed_waiting: parking_lot::Mutex<Option<WaitFor>>,
 }
 
 sys::thread_local! {
@@ -65,6 +69,7 @@ impl Parker {
             watching: std::sync::atomic::AtomicBool::new(false),
             recheck: std::sync::atomic::AtomicBool::new(false),
             dequeued: std::sync::atomic::AtomicBool::new(false),
+            timed_waiting: parking_lot::const_mutex(None),
         });
         let mut all = PARKERS.lock();
         all.retain(|p| p.strong_count() > 0);
@@ -88,6 +93,31 @@ impl Parker {
 
     #[cfg(loom)]
     pub(crate) fn set_waiting(&self, _what: Option<WaitFor>) {}
+
+    /// Record what this thread waits for in a timed wait, until the guard drops
+    /// (thread dump hook).
+    #[cfg(not(loom))]
+    pub(crate) fn timed_wait(&self, what: WaitFor) -> TimedWait<'_> {
+        *self.timed_waiting.lock() = Some(what);
+        TimedWait(self)
+    }
+
+    /// Every live parker, for the thread dump.
+    #[cfg(not(loom))]
+    pub(crate) fn views() -> Vec<ParkerView> {
+        PARKERS
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|p| ParkerView {
+                id: p.id,
+                name: p.name.to_string(),
+                in_wait: !p.is_notified(),
+                untimed: *p.waiting.lock(),
+                timed: *p.timed_waiting.lock(),
+            })
+            .collect()
+    }
 
     /// `(id, name, what it waits for)` of every thread in an untimed wait right now.
     #[cfg(not(loom))]
@@ -344,4 +374,27 @@ fn spin_slots() -> usize {
             n => n,
         },
     )
+}
+
+/// A parker as the thread dump sees it.
+#[cfg(not(loom))]
+#[derive(Debug, Clone)]
+pub(crate) struct ParkerView {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    /// Between enqueueing on a wait queue and being notified (or giving up).
+    pub(crate) in_wait: bool,
+    pub(crate) untimed: Option<WaitFor>,
+    pub(crate) timed: Option<WaitFor>,
+}
+
+/// Clears a parker's timed-wait record when the wait ends.
+#[cfg(not(loom))]
+pub(crate) struct TimedWait<'a>(&'a Parker);
+
+#[cfg(not(loom))]
+impl Drop for TimedWait<'_> {
+    fn drop(&mut self) {
+        *self.0.timed_waiting.lock() = None;
+    }
 }

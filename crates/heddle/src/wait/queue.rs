@@ -207,6 +207,13 @@ impl WaitQueue {
             timed_out: Some(timed_out),
             defused: false,
         };
+        // Thread dump hook (debug): a timed wait says what it waits for until it ends
+        // (untimed ones are recorded above, for the all-asleep detector too).
+        #[cfg(not(loom))]
+        let _timed = match what {
+            Some(w) if !counted => Some(parker.timed_wait(*w)),
+            _ => None,
+        };
         before_sleep();
         if counted {
             entry.releasing = false;
