@@ -395,7 +395,7 @@ fn assert_waits(
     created: u32,
     from: u32,
 ) {
-    let want = format!("{op} on {kind} (created {}) at {}", at(created), at(from));
+    let want = format!("{op} on {kind}#1 (created {}) at {}", at(created), at(from));
     let got = waits(report, name);
     assert_eq!(got, want, "thread '{name}' in:\n{report}");
 }
@@ -517,7 +517,7 @@ fn queue_get_and_barrier() {
     assert_waits(&report, "party", "wait", "Barrier", b_created, worker_line);
     let main = waits(&report, "MainThread");
     assert!(
-        main.starts_with(&format!("get on Queue (created {})", at(q_created))),
+        main.starts_with(&format!("get on Queue#1 (created {})", at(q_created))),
         "queue get: {main}"
     );
     pass_with(Some(&report))
@@ -553,7 +553,7 @@ fn lock_wait_behind_sleeping_holder() {
     assert_all_asleep(&report, 2);
     assert_waits(&report, "MainThread", "wait", "Event", e_created, main_line);
     let want = format!(
-        "lock on Lock (created {}) at {}, held by 'MainThread' (ident {}), taken at {}",
+        "lock on Lock#1 (created {}) at {}, held by 'MainThread' (ident {}), taken at {}",
         at(created),
         at(worker_line),
         heddle::thread::current().ident(),
@@ -577,7 +577,7 @@ fn callback_join_and_event() {
         assert_all_asleep(report, 2);
         let worker = waits(report, "setter");
         assert!(
-            worker.starts_with(&format!("wait on Event (created {})", at(created))),
+            worker.starts_with(&format!("wait on Event#1 (created {})", at(created))),
             "{worker}"
         );
         // A join carries no description yet; it is listed all the same.

@@ -134,6 +134,8 @@ struct Exec {
     holds: Vec<(usize, usize, &'static Location<'static>)>,
     max_steps: usize,
     pending_timeout: Option<Duration>,
+    /// Default names given so far in this execution, per kind (`Thread-N`…).
+    numbers: Vec<(&'static str, u64)>,
 }
 
 thread_local! {
@@ -304,6 +306,42 @@ pub(crate) fn unblock(id: u64) {
     });
 }
 
+/// The next default-name number for `kind` within the running execution (1-based),
+/// if the caller is checked: names then do not depend on earlier executions.
+pub(crate) fn next_number(kind: &'static str) -> Option<u64> {
+    if !active() {
+        return None;
+    }
+    with_exec(|e| {
+        if let Some(entry) = e.numbers.iter_mut().find(|(k, _)| *k == kind) {
+            entry.1 += 1;
+            entry.1
+        } else {
+            e.numbers.push((kind, 1));
+            1
+        }
+    })
+}
+
+/// `op` with its object named for a trace: an instance number per creation site, or
+/// for a thread (a join) the index of the checked thread + 1, which the report shows
+/// by name.
+fn named(op: Op, tasks: &[Task]) -> Op {
+    let object = op.object.map(|o| {
+        if o.site.is_none() && o.kind == "Thread" {
+            let index = crate::thread::name_of(o.addr)
+                .and_then(|name| tasks.iter().position(|t| t.name == name));
+            Object {
+                instance: index.map_or(0, |i| i as u32 + 1),
+                ..o
+            }
+        } else {
+            crate::wait::object::numbered_checked(o)
+        }
+    });
+    Op { object, ..op }
+}
+
 /// Virtual now.
 pub(crate) fn now() -> Instant {
     with_exec(|e| e.epoch + e.elapsed).unwrap_or_else(Instant::now)
@@ -403,7 +441,7 @@ impl Exec {
             .tasks
             .iter()
             .filter(|t| matches!(t.state, State::Blocked { .. }))
-            .map(|t| (t.name.clone(), t.pending))
+            .map(|t| (t.name.clone(), named(t.pending, &self.tasks)))
             .collect();
         if !blocked.is_empty() && self.failure.is_none() {
             let cycle = self.find_cycle();
@@ -440,7 +478,7 @@ impl Exec {
                                 .expect("held");
                             CycleLink {
                                 thread: self.tasks[t].name.clone(),
-                                waits_for: object,
+                                waits_for: crate::wait::object::numbered_checked(object),
                                 waits_at,
                                 held_by: self.tasks[holder].name.clone(),
                                 taken_at,
@@ -536,10 +574,13 @@ pub(crate) fn run_execution(
         holds: spare.holds,
         max_steps,
         pending_timeout: None,
+        numbers: Vec::new(),
     });
     EXEC.with(|e| e.set(&cell));
-    // Lock order is checked per execution (see `deadlock::order`).
+    // Lock order is checked per execution (see `deadlock::order`), and objects are
+    // numbered per execution.
     crate::deadlock::reset_checked();
+    crate::wait::object::reset_checked_numbers();
     // If the scheduler itself panics (a bug in a strategy), `cell` is gone when the
     // panic leaves this frame: the pointer to it must not outlive it.
     let unset = Unset(local::thread_id());
@@ -597,6 +638,11 @@ pub(crate) fn run_execution(
             let mut e = cell.borrow_mut();
             let op = e.tasks[chosen].pending;
             fingerprint.step(chosen, &op, e.trace.is_empty());
+            let op = if op.object.is_some() {
+                named(op, &e.tasks)
+            } else {
+                op
+            };
             let timeout_fired = e.pending_timeout.take();
             e.trace.push(Step {
                 thread: chosen,

@@ -64,7 +64,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use exec::{acquired, released, CHECKED};
-pub(crate) use exec::{active, block_on, now, point, spawn, unblock, Op};
+pub(crate) use exec::{active, block_on, next_number, now, point, spawn, unblock, Op};
 pub use model::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Cell};
 pub use token::TokenError;
 
@@ -564,7 +564,7 @@ impl Report {
         let step_budget = matches!(outcome.failure, Some(Failure::StepBudget(_)));
         let token = token::encode(&outcome.choices, outcome.fingerprint, step_budget);
         let failure = outcome.failure.as_ref().expect("a failing outcome");
-        let message = describe_failure(failure);
+        let message = describe_failure(failure, &outcome.names);
         let preemptions = outcome.preemptions();
         let mut text = String::new();
         let _ = writeln!(
@@ -593,7 +593,7 @@ impl Report {
                     "        (virtual time advances to {t:?}: a timed wait expires)"
                 );
             }
-            let object = step.op.object.map(|o| o.to_string()).unwrap_or_default();
+            let object = show(step.op.object, &outcome.names);
             let _ = writeln!(
                 text,
                 "  {}{:>4}  {:<width$}  {:<16} {:<40} {}",
@@ -667,7 +667,19 @@ impl fmt::Display for Report {
 
 impl std::error::Error for Report {}
 
-fn describe_failure(failure: &Failure) -> String {
+/// How a trace names an object: `Lock#2 (created src/bank.rs:40)`, or for a join the
+/// thread joined.
+fn show(object: Option<exec::Object>, names: &[String]) -> String {
+    match object {
+        None => String::new(),
+        Some(o) if o.site.is_none() && o.kind == "Thread" && o.instance > 0 => names
+            .get(o.instance as usize - 1)
+            .map_or_else(|| o.to_string(), |n| format!("thread '{n}'")),
+        Some(o) => o.to_string(),
+    }
+}
+
+fn describe_failure(failure: &Failure, names: &[String]) -> String {
     match failure {
         Failure::Panic {
             thread,
@@ -681,7 +693,7 @@ fn describe_failure(failure: &Failure) -> String {
             let mut s = String::from("deadlock: every thread is blocked and none has a timeout\n");
             if cycle.is_empty() {
                 for (name, op) in blocked {
-                    let object = op.object.map(|o| o.to_string()).unwrap_or_default();
+                    let object = show(op.object, names);
                     let _ = writeln!(
                         s,
                         "  '{name}' waits in {} {object} at {}",
