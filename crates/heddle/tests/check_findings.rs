@@ -108,3 +108,97 @@ fn a_real_ab_ba_is_reported_as_a_cycle() {
     assert!(report.message().contains("lock cycle"), "{text}");
     assert!(!text.contains("POTENTIAL"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Reports a person can act on (12.6).
+
+/// Accounts made by one constructor, transferred between in opposite orders: the cycle
+/// names each account's lock apart, `Lock#1` and `Lock#2`, at their one creation site.
+#[test]
+fn locks_made_at_one_site_are_told_apart_in_the_cycle() {
+    fn account() -> Arc<Lock<i64>> {
+        Arc::new(Lock::new(100))
+    }
+    let report = explore(Checker::dfs(), || {
+        let accounts = [account(), account()];
+        let [x, y] = accounts.clone();
+        let t = Thread::new(move || {
+            let _from = x.lock();
+            let _to = y.lock();
+        })
+        .start();
+        {
+            let _from = accounts[1].lock();
+            let _to = accounts[0].lock();
+        }
+        t.join().unwrap();
+    });
+    let message = report.message();
+    assert!(message.contains("lock cycle"), "{report}");
+    assert!(message.contains("Lock#1 (created"), "{report}");
+    assert!(message.contains("Lock#2 (created"), "{report}");
+}
+
+/// A join that never returns names the thread joined, and default thread names come
+/// from the execution (`Thread-1` in every execution and in the replay), not from a
+/// process-wide counter.
+#[test]
+fn a_join_names_the_thread_and_names_repeat_in_a_replay() {
+    let program = || {
+        let never = heddle::sync::Event::new();
+        let n = never.clone();
+        let t = Thread::new(move || {
+            n.wait();
+        })
+        .start();
+        t.join().unwrap();
+    };
+    // Threads started before, outside the checker, must not shift the numbering.
+    Thread::new(|| {}).start().join().unwrap();
+    let report = explore(Checker::random().iterations(20), program);
+    let message = report.message();
+    assert!(
+        message.contains("'MainThread' waits in join thread 'Thread-1'"),
+        "{report}"
+    );
+    let again = explore(Checker::random().iterations(20), program);
+    assert_eq!(report.to_string(), again.to_string());
+    match heddle::check::try_replay(report.token(), program) {
+        Err(heddle::check::ReplayError::Failed(replayed)) => {
+            assert_eq!(replayed.message(), report.message())
+        }
+        other => panic!("the replay did not fail the same way: {other:?}"),
+    }
+}
+
+/// Taking the write lock while holding the read lock: the report says the thread holds
+/// the read lock it waits to upgrade, as the runtime report does.
+#[test]
+fn a_read_to_write_upgrade_is_described() {
+    let report = explore(Checker::random().iterations(5), || {
+        let rw = heddle::sync::RwLock::new(0);
+        let _r = rw.read();
+        let _w = rw.write();
+    });
+    assert!(
+        report.message().contains("holds it for reading itself"),
+        "{report}"
+    );
+}
+
+/// A pool task unwound by a deadlock report: its future's error carries the report's
+/// text, not "<non-string panic payload>".
+#[test]
+fn a_pool_future_unwound_by_a_report_carries_its_text() {
+    let pool = heddle::pool::ThreadPool::new();
+    let future = pool
+        .submit(|| {
+            let lock = Lock::new(());
+            let _held = lock.lock();
+            let _again = lock.lock();
+        })
+        .expect("the pool takes the task");
+    let error = future.result().unwrap_err().to_string();
+    assert!(error.contains("heddle: DEADLOCK"), "{error}");
+    assert!(!error.contains("non-string"), "{error}");
+}

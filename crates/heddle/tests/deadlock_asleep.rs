@@ -87,6 +87,12 @@ const SCENARIOS: &[Scenario] = &[
         ignore: None,
     },
     Scenario {
+        name: "a_rendezvous_put_is_described",
+        run: rendezvous_put_described,
+        expect: Expect::PassReported,
+        ignore: None,
+    },
+    Scenario {
         name: "a_lock_wait_behind_a_sleeping_holder_is_reported_with_the_holder",
         run: lock_wait_behind_sleeping_holder,
         expect: Expect::PassReported,
@@ -337,6 +343,13 @@ fn check(s: &Scenario, out: &ChildOutput) -> Result<(), String> {
             fail("expected the uncaught panic's exit status 101")
         }
         Expect::PanicReported if !report_on_stderr => fail("the report is not on stderr"),
+        // Issue 12: printed once, as the panic message, with no `Box<dyn Any>` line.
+        Expect::PanicReported if out.stderr.matches("heddle: DEADLOCK").count() != 1 => {
+            fail("the report is not printed exactly once")
+        }
+        Expect::PanicReported if out.stderr.contains("Box<dyn Any>") => {
+            fail("a stray 'panicked at … Box<dyn Any>' line")
+        }
         Expect::Aborted if !aborted(out.status) => fail("expected SIGABRT"),
         Expect::Aborted if !report_on_stderr => fail("the report is not on stderr"),
         _ => Ok(()),
@@ -520,6 +533,17 @@ fn queue_get_and_barrier() {
         main.starts_with(&format!("get on Queue#1 (created {})", at(q_created))),
         "queue get: {main}"
     );
+    pass_with(Some(&report))
+}
+
+/// A put on a rendezvous queue nobody gets from is described as one (issue 12: it was
+/// "in a heddle wait with no description (a join?)").
+fn rendezvous_put_described() {
+    let (queue, q_created) = (Queue::<u32>::bounded(0), line!());
+    let main_line = line!() + 1;
+    let report = caught(|| assert!(queue.put(7).is_ok()));
+    assert_all_asleep(&report, 1);
+    assert_waits(&report, "MainThread", "put", "Queue", q_created, main_line);
     pass_with(Some(&report))
 }
 

@@ -63,6 +63,8 @@ type Coro = Coroutine<(), (), (), DefaultStack>;
 
 struct Task {
     name: String,
+    /// What joins on this thread wait on (0 for the test's main thread).
+    meta: usize,
     state: State,
     coroutine: Option<Coro>,
     yielder: *const Yielder<(), ()>,
@@ -81,7 +83,9 @@ pub(crate) enum Failure {
         at: Option<String>,
     },
     Deadlock {
-        blocked: Vec<(String, Op)>,
+        /// Each blocked thread, what it waits in, and whether it holds that object for
+        /// reading (an `RwLock` read-to-write upgrade).
+        blocked: Vec<(String, Op, bool)>,
         cycle: Vec<CycleLink>,
     },
     StepBudget(usize),
@@ -132,6 +136,8 @@ struct Exec {
     failure: Option<Failure>,
     /// Locks held right now: (address, holder, where taken).
     holds: Vec<(usize, usize, &'static Location<'static>)>,
+    /// `RwLock` read holds right now: (address, holder).
+    reads: Vec<(usize, usize)>,
     max_steps: usize,
     pending_timeout: Option<Duration>,
     /// Default names given so far in this execution, per kind (`Thread-N`…).
@@ -329,8 +335,7 @@ pub(crate) fn next_number(kind: &'static str) -> Option<u64> {
 fn named(op: Op, tasks: &[Task]) -> Op {
     let object = op.object.map(|o| {
         if o.site.is_none() && o.kind == "Thread" {
-            let index = crate::thread::name_of(o.addr)
-                .and_then(|name| tasks.iter().position(|t| t.name == name));
+            let index = tasks.iter().position(|t| t.meta == o.addr);
             Object {
                 instance: index.map_or(0, |i| i as u32 + 1),
                 ..o
@@ -356,6 +361,24 @@ pub(crate) fn acquired(addr: usize) {
     });
 }
 
+/// The current checked thread took the `RwLock` at `addr` for reading.
+pub(crate) fn acquired_read(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        e.reads.push((addr, cur));
+    });
+}
+
+/// The current checked thread released its read hold of the `RwLock` at `addr`.
+pub(crate) fn released_read(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        if let Some(i) = e.reads.iter().rposition(|&r| r == (addr, cur)) {
+            e.reads.swap_remove(i);
+        }
+    });
+}
+
 /// The current checked thread released the lock at `addr`.
 pub(crate) fn released(addr: usize) {
     with_exec(|e| {
@@ -367,14 +390,22 @@ pub(crate) fn released(addr: usize) {
 }
 
 /// Start a checked thread running `body`; returns its heddle id.
-pub(crate) fn spawn(name: String, at: &'static Location<'static>, body: Box<dyn FnOnce()>) -> u64 {
-    with_exec(|e| e.spawn(name, at, body)).expect("spawn outside an execution")
+/// `meta` is the address a join on the thread waits on (how a trace names the thread
+/// joined).
+pub(crate) fn spawn(
+    name: String,
+    meta: usize,
+    at: &'static Location<'static>,
+    body: Box<dyn FnOnce()>,
+) -> u64 {
+    with_exec(|e| e.spawn(name, meta, at, body)).expect("spawn outside an execution")
 }
 
 impl Exec {
     fn spawn(
         &mut self,
         name: String,
+        meta: usize,
         at: &'static Location<'static>,
         body: Box<dyn FnOnce()>,
     ) -> u64 {
@@ -401,6 +432,7 @@ impl Exec {
         });
         self.tasks.push(Task {
             name,
+            meta,
             state: State::Runnable,
             coroutine: Some(coroutine),
             yielder: std::ptr::null(),
@@ -437,11 +469,16 @@ impl Exec {
             task.timed_out = true;
             return true;
         }
-        let blocked: Vec<(String, Op)> = self
-            .tasks
-            .iter()
-            .filter(|t| matches!(t.state, State::Blocked { .. }))
-            .map(|t| (t.name.clone(), named(t.pending, &self.tasks)))
+        let blocked: Vec<(String, Op, bool)> = (0..self.tasks.len())
+            .filter(|&i| matches!(self.tasks[i].state, State::Blocked { .. }))
+            .map(|i| {
+                let t = &self.tasks[i];
+                let reading = t
+                    .pending
+                    .object
+                    .is_some_and(|o| self.reads.contains(&(o.addr, i)));
+                (t.name.clone(), named(t.pending, &self.tasks), reading)
+            })
             .collect();
         if !blocked.is_empty() && self.failure.is_none() {
             let cycle = self.find_cycle();
@@ -572,6 +609,7 @@ pub(crate) fn run_execution(
         epoch: Instant::now(),
         failure: None,
         holds: spare.holds,
+        reads: Vec::new(),
         max_steps,
         pending_timeout: None,
         numbers: Vec::new(),
@@ -586,7 +624,7 @@ pub(crate) fn run_execution(
     let unset = Unset(local::thread_id());
     let main = Arc::clone(f);
     cell.borrow_mut()
-        .spawn("MainThread".to_string(), at, Box::new(move || main()));
+        .spawn("MainThread".to_string(), 0, at, Box::new(move || main()));
 
     let mut fingerprint = Fingerprint(0);
     let mut last: Option<usize> = None;

@@ -63,7 +63,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use exec::{acquired, released, CHECKED};
+pub(crate) use exec::{acquired, acquired_read, released, released_read, CHECKED};
 pub(crate) use exec::{active, block_on, next_number, now, point, spawn, unblock, Op};
 pub use model::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Cell};
 pub use token::TokenError;
@@ -692,13 +692,19 @@ fn describe_failure(failure: &Failure, names: &[String]) -> String {
         Failure::Deadlock { blocked, cycle } => {
             let mut s = String::from("deadlock: every thread is blocked and none has a timeout\n");
             if cycle.is_empty() {
-                for (name, op) in blocked {
+                for (name, op, reading) in blocked {
                     let object = show(op.object, names);
                     let _ = writeln!(
                         s,
-                        "  '{name}' waits in {} {object} at {}",
+                        "  '{name}' waits in {} {object} at {}{}",
                         op.what,
-                        short(op.at)
+                        short(op.at),
+                        if *reading {
+                            ", and holds it for reading itself: a read lock cannot be \
+                             upgraded to a write lock; release it first"
+                        } else {
+                            ""
+                        }
                     );
                 }
             } else {

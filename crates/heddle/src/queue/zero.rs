@@ -29,7 +29,7 @@ use std::time::Instant;
 use super::error::{GetTimeoutError, PutTimeoutError, TryGetError, TryPutError};
 use super::side::Side;
 use crate::wait::sys::{AtomicBool, AtomicU64, UnsafeCell};
-use crate::wait::{SpinWait, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
+use crate::wait::{SpinWait, WaitFor, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 
 /// The tag of a waiter without a packet (async getters): never a valid address.
 pub(super) const NO_PACKET: u64 = 0;
@@ -214,6 +214,7 @@ impl<T> Zero<T> {
         putters: &Side,
         value: T,
         deadline: Option<Instant>,
+        what: &WaitFor,
     ) -> Result<(), PutTimeoutError<T>> {
         let mut slot = Some(value);
         loop {
@@ -230,7 +231,7 @@ impl<T> Zero<T> {
             // a getter arriving now can pull at once).
             let mut packet = Packet::new(slot.take());
             let result = putters.wait(
-                None,
+                Some(what),
                 packet.tag(),
                 || !self.is_shut(),
                 || {
@@ -254,6 +255,7 @@ impl<T> Zero<T> {
         getters: &Side,
         putters: &Side,
         deadline: Option<Instant>,
+        what: &WaitFor,
     ) -> Result<T, GetTimeoutError> {
         loop {
             if let Some(v) = self.try_pull(putters) {
@@ -267,7 +269,7 @@ impl<T> Zero<T> {
             }
             let mut packet = Packet::new(None);
             let result = getters.wait(
-                None,
+                Some(what),
                 packet.tag(),
                 || !putters.has_sleepers() && !self.is_shut(),
                 || {

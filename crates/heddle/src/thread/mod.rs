@@ -270,6 +270,7 @@ where
     let name = meta.name.to_string();
     crate::check::spawn(
         name,
+        Arc::as_ptr(&meta) as usize,
         at,
         Box::new(move || {
             thread_meta.mark_running();
