@@ -202,3 +202,50 @@ fn a_pool_future_unwound_by_a_report_carries_its_text() {
     assert!(error.contains("heddle: DEADLOCK"), "{error}");
     assert!(!error.contains("non-string"), "{error}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Shrinking (12.5).
+
+/// Two threads each `load` then `store(v + 1)`; main joins both and checks.
+fn lost_update() {
+    use heddle::check::AtomicUsize;
+    use std::sync::atomic::Ordering::SeqCst;
+    let counter = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let c = Arc::clone(&counter);
+            Thread::new(move || {
+                let v = c.load(SeqCst);
+                c.store(v + 1, SeqCst);
+            })
+            .start()
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(counter.load(SeqCst), 2, "an update was lost");
+}
+
+/// Whatever schedule random or PCT found, the report keeps the simplest: 1 preemption
+/// (the first thread is switched away from between its load and its store), and of
+/// those the fewest steps, 13: main starts, spawns twice and blocks joining (4); the
+/// first thread starts and loads (2); the second starts, loads and stores (3); the
+/// first stores (1); main's join returns, it joins the second and loads (3).
+#[test]
+fn a_failure_is_shrunk_to_the_fewest_preemptions_then_steps() {
+    for seed in 1..6 {
+        for checker in [
+            Checker::random().seed(seed).iterations(500),
+            Checker::pct(3).seed(seed).iterations(500),
+        ] {
+            let report = explore(checker, lost_update);
+            assert_eq!(report.preemptions(), 1, "seed {seed}:\n{report}");
+            assert_eq!(report.steps(), 13, "seed {seed}:\n{report}");
+            assert!(
+                report.to_string().contains("fewest preemptions"),
+                "{report}"
+            );
+        }
+    }
+}

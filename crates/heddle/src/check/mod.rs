@@ -278,8 +278,11 @@ impl Checker {
             let outcome = exec::run_execution(&f, strategy.as_mut(), self.max_steps, at);
             executions += 1;
             if outcome.failure.is_some() {
+                let found = (outcome.preemptions(), outcome.trace.len());
                 let outcome = shrink(&f, outcome, self.max_steps, at);
-                return Err(Report::new(outcome, self.describe(), executions));
+                let mut report = Report::new(outcome, self.describe(), executions);
+                report.shrunk_from(found);
+                return Err(report);
             }
             exec::recycle(outcome);
         }
@@ -432,41 +435,95 @@ impl Drop for Watching {
     }
 }
 
-/// Try to remove preemptions from a failing schedule while it still fails the same way.
+/// Executions shrinking may spend on one failure.
+const SHRINK_ATTEMPTS: usize = 1500;
+/// And wall-clock time (a long execution makes each attempt slow).
+const SHRINK_TIME: Duration = Duration::from_secs(3);
+
+/// Shrink a failing schedule to the fewest preemptions, then the fewest steps, that
+/// still fail the same way (greedy: the first candidate that improves is kept, and the
+/// search starts again from it, until no candidate improves or the budget is spent).
+///
+/// Candidates work on *blocks* (maximal runs of one thread): at each preemption (a
+/// switch away from a thread that could go on), pull the preempted thread's next block
+/// forward to continue it there, or push the preempting block later, next to its own
+/// thread's next block (or to the end); both keep every other step's order. Two
+/// cheaper ones change a single choice: continue the preempted thread for one step,
+/// or stop the schedule there and let it run on without preemption.
 fn shrink(
     f: &Arc<dyn Fn() + Send + Sync>,
     mut best: Outcome,
     max_steps: usize,
     at: &'static std::panic::Location<'static>,
 ) -> Outcome {
+    let started = Instant::now();
     let mut attempts = 0;
-    'improve: while attempts < 200 && best.preemptions() > 0 {
-        let points: Vec<usize> = (0..best.trace.len())
-            .filter(|&i| best.trace[i].preempted)
-            .collect();
-        for &i in points.iter().rev() {
-            let previous = best.trace[i - 1].thread;
-            // Two candidates: keep the rest of the schedule, or let it run on by default.
-            let mut keep_tail = best.choices.clone();
-            keep_tail[i] = previous;
-            let mut cut_tail = best.choices[..i].to_vec();
-            cut_tail.push(previous);
-            for candidate in [keep_tail, cut_tail] {
-                attempts += 1;
-                let mut replay = Replay::new(candidate, false);
-                let outcome = exec::run_execution(f, &mut replay, max_steps, at);
-                if same_failure(&outcome.failure, &best.failure)
-                    && outcome.preemptions() < best.preemptions()
-                {
-                    best = outcome;
-                    continue 'improve;
-                }
-                exec::recycle(outcome);
+    let rank = |o: &Outcome| (o.preemptions(), o.trace.len());
+    'improve: while attempts < SHRINK_ATTEMPTS && started.elapsed() < SHRINK_TIME {
+        if best.preemptions() == 0 && best.trace.len() <= 1 {
+            break;
+        }
+        for candidate in candidates(&best) {
+            if attempts >= SHRINK_ATTEMPTS || started.elapsed() >= SHRINK_TIME {
+                break 'improve;
             }
+            attempts += 1;
+            let mut replay = Replay::new(candidate, false);
+            let outcome = exec::run_execution(f, &mut replay, max_steps, at);
+            if same_failure(&outcome.failure, &best.failure) && rank(&outcome) < rank(&best) {
+                exec::recycle(std::mem::replace(&mut best, outcome));
+                continue 'improve;
+            }
+            exec::recycle(outcome);
         }
         break;
     }
     best
+}
+
+/// The schedules to try next, most promising (latest preemption) first.
+fn candidates(best: &Outcome) -> Vec<Vec<usize>> {
+    let choices = &best.choices;
+    // Blocks: (thread, start, end).
+    let mut blocks: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, &t) in choices.iter().enumerate() {
+        match blocks.last_mut() {
+            Some(b) if b.0 == t => b.2 = i + 1,
+            _ => blocks.push((t, i, i + 1)),
+        }
+    }
+    let mut out = Vec::new();
+    for k in (1..blocks.len()).rev() {
+        let (t, start, end) = blocks[k];
+        let preempted = best.trace.get(start).is_some_and(|s| s.preempted);
+        let p = blocks[k - 1].0;
+        // Pull p's next block forward, to continue p here.
+        if let Some(&(_, s2, e2)) = blocks[k + 1..].iter().find(|b| b.0 == p) {
+            let mut c = choices[..start].to_vec();
+            c.extend_from_slice(&choices[s2..e2]);
+            c.extend_from_slice(&choices[start..s2]);
+            c.extend_from_slice(&choices[e2..]);
+            out.push(c);
+        }
+        // Push t's block later: next to t's next block, or to the end.
+        let next_t = blocks[k + 1..].iter().find(|b| b.0 == t).map(|b| b.1);
+        let to = next_t.unwrap_or(choices.len());
+        let mut c = choices[..start].to_vec();
+        c.extend_from_slice(&choices[end..to]);
+        c.extend_from_slice(&choices[start..end]);
+        c.extend_from_slice(&choices[to..]);
+        out.push(c);
+        if preempted {
+            let mut keep_tail = choices.clone();
+            keep_tail[start] = p;
+            out.push(keep_tail);
+            let mut cut_tail = choices[..start].to_vec();
+            cut_tail.push(p);
+            out.push(cut_tail);
+        }
+    }
+    out.retain(|c| c != choices);
+    out
 }
 
 fn same_failure(a: &Option<Failure>, b: &Option<Failure>) -> bool {
@@ -557,9 +614,30 @@ pub struct Report {
     token: String,
     executions: usize,
     preemptions: usize,
+    steps: usize,
 }
 
 impl Report {
+    /// Say what shrinking did: the schedule found had `found` (preemptions, steps).
+    fn shrunk_from(&mut self, found: (usize, usize)) {
+        let (preemptions, steps) = found;
+        let marker = "\nschedule: ";
+        if let Some(i) = self.text.find(marker) {
+            let note = if (preemptions, steps) == (self.preemptions, self.steps) {
+                "\n(as found: no schedule with fewer preemptions, then fewer steps, \
+                 failed the same way)\n"
+                    .to_string()
+            } else {
+                format!(
+                    "\n(shrunk from {preemptions} preemption{} and {steps} steps as found, to the \
+                     fewest preemptions, then the fewest steps, that fail the same way)\n",
+                    if preemptions == 1 { "" } else { "s" }
+                )
+            };
+            self.text.insert_str(i, &note);
+        }
+    }
+
     fn new(outcome: Outcome, strategy: String, executions: usize) -> Self {
         let step_budget = matches!(outcome.failure, Some(Failure::StepBudget(_)));
         let token = token::encode(&outcome.choices, outcome.fingerprint, step_budget);
@@ -615,6 +693,7 @@ impl Report {
             token,
             executions,
             preemptions,
+            steps: outcome.trace.len(),
         }
     }
 
@@ -646,6 +725,16 @@ impl Report {
     /// ```
     pub fn execution(&self) -> usize {
         self.executions
+    }
+
+    /// Steps in the (shrunk) failing schedule.
+    ///
+    /// ```
+    /// let r = heddle::check::Checker::random().iterations(1).explore(|| panic!("x")).unwrap_err();
+    /// assert_eq!(r.steps(), 1);
+    /// ```
+    pub fn steps(&self) -> usize {
+        self.steps
     }
 
     /// Preemptions in the (shrunk) failing schedule.

@@ -248,35 +248,55 @@ impl Strategy for Dfs {
 pub(crate) struct Replay {
     choices: Vec<usize>,
     /// Fail when a recorded choice cannot run (a replay token: the execution diverged)
-    /// or fall back to the default (shrinking).
+    /// or, shrinking, skip it for the next recorded choice that can.
     strict: bool,
+    /// Next recorded choice to follow (shrinking skips some, so it runs ahead of the
+    /// step number).
+    next: usize,
 }
 
 impl Replay {
     pub(crate) fn new(choices: Vec<usize>, strict: bool) -> Self {
-        Replay { choices, strict }
+        Replay {
+            choices,
+            strict,
+            next: 0,
+        }
     }
 }
 
 impl Strategy for Replay {
     fn begin(&mut self) -> bool {
+        self.next = 0;
         true
     }
 
     fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
         let fallback = point.current.unwrap_or(point.runnable[0]);
-        match self.choices.get(point.step) {
-            Some(&t) if point.runnable.contains(&t) => Ok(t),
-            Some(&t) if self.strict => Err(format!(
-                "replay diverged at step {}: the schedule runs thread #{t} there, but it is \
-                 not runnable (runnable: {:?}). Something the checker does not control \
-                 changed the execution: real time, randomness, I/O, a std thread or lock, \
-                 or a different test closure",
-                point.step + 1,
-                point.runnable
-            )),
-            _ => Ok(fallback),
+        if self.strict {
+            return match self.choices.get(point.step) {
+                Some(&t) if point.runnable.contains(&t) => Ok(t),
+                Some(&t) => Err(format!(
+                    "replay diverged at step {}: the schedule runs thread #{t} there, but it \
+                     is not runnable (runnable: {:?}). Something the checker does not control \
+                     changed the execution: real time, randomness, I/O, a std thread or lock, \
+                     or a different test closure",
+                    point.step + 1,
+                    point.runnable
+                )),
+                None => Ok(fallback),
+            };
         }
+        // A candidate schedule while shrinking: a recorded step of a thread that cannot
+        // run now (it blocked earlier than in the recording) is dropped; the thread's
+        // remaining steps run when later choices or the default reach them.
+        while let Some(&t) = self.choices.get(self.next) {
+            self.next += 1;
+            if point.runnable.contains(&t) {
+                return Ok(t);
+            }
+        }
+        Ok(fallback)
     }
 
     fn end(&mut self, _steps: usize) {}
