@@ -146,6 +146,7 @@ struct Exec {
 
 thread_local! {
     static EXEC: Cell<*const RefCell<Exec>> = const { Cell::new(std::ptr::null()) };
+
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// The vectors of finished executions, kept for the next one: an execution then
     /// allocates nothing per step (they are at the right size after the first).
@@ -160,6 +161,15 @@ struct Spare {
     names: Vec<String>,
     runnable: Vec<usize>,
     holds: Vec<(usize, usize, &'static Location<'static>)>,
+}
+
+/// Stacks of unfinished threads left behind by failed executions in this process (each
+/// one or two memory mappings, of which a process has some tens of thousands).
+static LEAKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many stacks failed executions have left behind in this process.
+pub(crate) fn leaked_stacks() -> usize {
+    LEAKED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Give a finished execution's vectors back for the next one to reuse.
@@ -398,7 +408,23 @@ pub(crate) fn spawn(
     at: &'static Location<'static>,
     body: Box<dyn FnOnce()>,
 ) -> u64 {
-    with_exec(|e| e.spawn(name, meta, at, body)).expect("spawn outside an execution")
+    // The stack is found before the execution is borrowed: running out of memory
+    // mappings must panic in the spawning thread (a reported failure), not in the
+    // scheduler's borrow (where the panic hook could not record it).
+    let stack = new_stack();
+    with_exec(|e| e.spawn(name, meta, at, body, stack)).expect("spawn outside an execution")
+}
+
+fn new_stack() -> DefaultStack {
+    STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| {
+        DefaultStack::new(STACK_SIZE).unwrap_or_else(|e| {
+            panic!(
+                "heddle check: cannot allocate a stack for a checked thread ({e}); {} stacks of \
+                 failed executions are left behind in this process",
+                leaked_stacks()
+            )
+        })
+    })
 }
 
 impl Exec {
@@ -408,11 +434,9 @@ impl Exec {
         meta: usize,
         at: &'static Location<'static>,
         body: Box<dyn FnOnce()>,
+        stack: DefaultStack,
     ) -> u64 {
         let index = self.tasks.len();
-        let stack = STACKS
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| DefaultStack::new(STACK_SIZE).expect("allocate a checker stack"));
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             with_exec(|e| e.tasks[index].yielder = yielder as *const _);
             // A panic is recorded by the hook; catching it here ends only this thread.
@@ -623,8 +647,14 @@ pub(crate) fn run_execution(
     // panic leaves this frame: the pointer to it must not outlive it.
     let unset = Unset(local::thread_id());
     let main = Arc::clone(f);
-    cell.borrow_mut()
-        .spawn("MainThread".to_string(), 0, at, Box::new(move || main()));
+    let stack = new_stack();
+    cell.borrow_mut().spawn(
+        "MainThread".to_string(),
+        0,
+        at,
+        Box::new(move || main()),
+        stack,
+    );
 
     let mut fingerprint = Fingerprint(0);
     let mut last: Option<usize> = None;
@@ -723,6 +753,7 @@ pub(crate) fn run_execution(
             // An unfinished thread (after a failure): unwinding its stack would run its
             // destructors outside the execution, so its memory is leaked instead.
             std::mem::forget(coroutine);
+            LEAKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
     exec.holds.clear();

@@ -5,6 +5,12 @@
 //!   distinct priorities, always run the highest-priority runnable thread, and at `d - 1`
 //!   random steps lower the running thread's priority. A bug of depth `d` is found with
 //!   probability at least `1 / (n * k^(d-1))` per execution (n threads, k steps).
+//! * [`Pos`]: partial-order sampling (Yuan, Yang, Gu, CAV 2018, its basic form): every
+//!   pending operation gets a random priority when it becomes a thread's next one, and
+//!   the highest-priority runnable one runs. An operation that drew a low priority
+//!   stays delayed however many threads start after it, which is what a bug needing a
+//!   late-spawned thread to slip between two steps of an early one takes (random walk
+//!   and PCT give each new thread a fresh chance to run it first).
 //! * [`Dfs`]: systematic, stateless depth-first exploration of every schedule with at
 //!   most `bound` preemptions (switching away from a thread that could have continued).
 //! * [`Replay`]: follow a recorded list of choices exactly.
@@ -55,6 +61,47 @@ impl Strategy for Random {
     fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
         Ok(point.runnable[self.rng.below(point.runnable.len())])
     }
+    fn end(&mut self, _steps: usize) {}
+}
+
+/// Partial-order sampling: a random priority per pending operation.
+pub(crate) struct Pos {
+    rng: Rng,
+    /// The priority of each thread's pending operation; `None` once it ran (its next
+    /// operation draws a new one when it is next considered).
+    priorities: Vec<Option<u64>>,
+}
+
+impl Pos {
+    pub(crate) fn new(seed: u64) -> Self {
+        Pos {
+            rng: Rng::new(seed),
+            priorities: Vec::new(),
+        }
+    }
+}
+
+impl Strategy for Pos {
+    fn begin(&mut self) -> bool {
+        self.priorities.clear();
+        true
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        let mut best = (0, point.runnable[0]);
+        for &t in point.runnable {
+            if self.priorities.len() <= t {
+                self.priorities.resize(t + 1, None);
+            }
+            let p = *self.priorities[t].get_or_insert_with(|| self.rng.next_u64());
+            if p >= best.0 {
+                best = (p, t);
+            }
+        }
+        self.priorities[best.1] = None;
+        Ok(best.1)
+    }
+
     fn end(&mut self, _steps: usize) {}
 }
 
