@@ -39,6 +39,29 @@ pub(crate) struct Op {
     pub(crate) at: &'static Location<'static>,
 }
 
+/// What a step touched, for partial-order reduction: two steps of different threads
+/// are dependent when they touch one object and at least one writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Access {
+    pub(crate) step: u32,
+    /// The object's address, or [`EVERYTHING`] for a step that must be taken as
+    /// dependent on every other (a timeout firing: its outcome depends on all).
+    pub(crate) object: usize,
+    pub(crate) write: bool,
+}
+
+/// [`Access::object`] of a step dependent on every other.
+pub(crate) const EVERYTHING: usize = usize::MAX;
+
+/// Operations that only read their object (two of them commute).
+fn reads_only(op: &Op) -> bool {
+    match op.what {
+        "load" | "read" | "try_read" | "unlock_read" | "done" | "running" | "cancelled" => true,
+        "get" => op.object.is_some_and(|o| o.kind == "Cell"),
+        _ => false,
+    }
+}
+
 /// One line of a trace.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
@@ -103,6 +126,15 @@ pub(crate) struct CycleLink {
     pub(crate) taken_at: &'static Location<'static>,
 }
 
+/// What a strategy learns when an execution ends.
+pub(crate) struct Run<'a> {
+    pub(crate) trace: &'a [Step],
+    pub(crate) accesses: &'a [Access],
+    pub(crate) spawns: &'a [(u32, u32)],
+    /// Each thread's join object ([`Task::meta`]).
+    pub(crate) metas: &'a [usize],
+}
+
 /// What one execution produced.
 pub(crate) struct Outcome {
     pub(crate) trace: Vec<Step>,
@@ -142,6 +174,23 @@ struct Exec {
     pending_timeout: Option<Duration>,
     /// Default names given so far in this execution, per kind (`Thread-N`…).
     numbers: Vec<(&'static str, u64)>,
+    /// What each step touched, in step order.
+    accesses: Vec<Access>,
+    /// (step, thread started in it).
+    spawns: Vec<(u32, u32)>,
+}
+
+impl Exec {
+    /// The step running now touched `object` too.
+    fn touch(&mut self, object: usize, write: bool) {
+        if let Some(step) = self.trace.len().checked_sub(1) {
+            self.accesses.push(Access {
+                step: step as u32,
+                object,
+                write,
+            });
+        }
+    }
 }
 
 thread_local! {
@@ -161,6 +210,8 @@ struct Spare {
     names: Vec<String>,
     runnable: Vec<usize>,
     holds: Vec<(usize, usize, &'static Location<'static>)>,
+    accesses: Vec<Access>,
+    spawns: Vec<(u32, u32)>,
 }
 
 /// Stacks of unfinished threads left behind by failed executions in this process (each
@@ -313,6 +364,11 @@ pub(crate) fn block_on(deadline: Option<Instant>, what: Option<&crate::wait::Wai
 /// Make a blocked checked thread runnable (it was notified).
 pub(crate) fn unblock(id: u64) {
     with_exec(|e| {
+        // Waking a thread is touching what it waits on.
+        let woken = e.tasks[task_index(id)].pending.object;
+        if e.current.is_some() {
+            e.touch(woken.map_or(EVERYTHING, |o| o.addr), true);
+        }
         let task = &mut e.tasks[task_index(id)];
         match task.state {
             State::Blocked { .. } => task.state = State::Runnable,
@@ -369,6 +425,15 @@ pub(crate) fn acquired(addr: usize) {
         let at = e.tasks[cur].pending.at;
         e.holds.push((addr, cur, at));
     });
+}
+
+/// If the calling thread is checked: the step it runs touches (writes) the object at
+/// `addr` without a schedule point of its own (a lock re-taken after a condition wait).
+#[inline]
+pub(crate) fn touch(addr: usize) {
+    if active() {
+        with_exec(|e| e.touch(addr, true));
+    }
 }
 
 /// The current checked thread took the `RwLock` at `addr` for reading.
@@ -437,6 +502,9 @@ impl Exec {
         stack: DefaultStack,
     ) -> u64 {
         let index = self.tasks.len();
+        if let Some(step) = self.trace.len().checked_sub(1) {
+            self.spawns.push((step as u32, index as u32));
+        }
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             with_exec(|e| e.tasks[index].yielder = yielder as *const _);
             // A panic is recorded by the hook; catching it here ends only this thread.
@@ -637,6 +705,8 @@ pub(crate) fn run_execution(
         max_steps,
         pending_timeout: None,
         numbers: Vec::new(),
+        accesses: spare.accesses,
+        spawns: spare.spawns,
     });
     EXEC.with(|e| e.set(&cell));
     // Lock order is checked per execution (see `deadlock::order`), and objects are
@@ -658,6 +728,7 @@ pub(crate) fn run_execution(
 
     let mut fingerprint = Fingerprint(0);
     let mut last: Option<usize> = None;
+    let mut retired: Vec<DefaultStack> = Vec::new();
     let mut runnable = spare.runnable;
     loop {
         let step = {
@@ -691,11 +762,29 @@ pub(crate) fn run_execution(
             e.trace.len()
         };
         let current = last.filter(|c| runnable.contains(c));
-        let chosen = match strategy.choose(&Point {
-            runnable: &runnable,
-            current,
-            step,
-        }) {
+        let choice = {
+            let e = cell.borrow();
+            // The previous step's accesses: the tail of the list.
+            let previous = step.wrapping_sub(1) as u32;
+            let from = e
+                .accesses
+                .iter()
+                .rposition(|a| a.step != previous)
+                .map_or(0, |i| i + 1);
+            let pending = |t: usize| {
+                let task = &e.tasks[t];
+                let op = &task.pending;
+                (op.object.map(|o| (o.addr, !reads_only(op))), task.meta)
+            };
+            strategy.choose(&Point {
+                runnable: &runnable,
+                current,
+                step,
+                last: &e.accesses[from..],
+                pending: &pending,
+            })
+        };
+        let chosen = match choice {
             Ok(t) => t,
             Err(message) => {
                 cell.borrow_mut().failure = Some(Failure::Diverged(message));
@@ -719,6 +808,12 @@ pub(crate) fn run_execution(
                 timeout_fired,
                 fingerprint: fingerprint.0,
             });
+            if timeout_fired.is_some() {
+                e.touch(EVERYTHING, true);
+            }
+            if let Some(object) = op.object {
+                e.touch(object.addr, !reads_only(&op));
+            }
             e.choices.push(chosen);
             e.current = Some(chosen);
             e.tasks[chosen]
@@ -735,17 +830,32 @@ pub(crate) fn run_execution(
             CoroutineResult::Yield(()) => e.tasks[chosen].coroutine = Some(coroutine),
             CoroutineResult::Return(()) => {
                 e.tasks[chosen].state = State::Finished;
-                let stack = coroutine.into_stack();
-                STACKS.with(|s| s.borrow_mut().push(stack));
+                // Finishing is what a join waits for.
+                let meta = e.tasks[chosen].meta;
+                if meta != 0 {
+                    e.touch(meta, true);
+                }
+                // Reused by the next execution, not this one: a thread started later
+                // would have its locals at the finished thread's addresses, which
+                // partial-order reduction would take for the same objects.
+                retired.push(coroutine.into_stack());
             }
         }
         e.current = None;
     }
     drop(unset);
+    STACKS.with(|s| s.borrow_mut().append(&mut retired));
     crate::thread::clear_checked();
     let mut exec = cell.into_inner();
-    let steps = exec.trace.len();
-    strategy.end(steps);
+    let metas: Vec<usize> = exec.tasks.iter().map(|t| t.meta).collect();
+    strategy.end(&Run {
+        trace: &exec.trace,
+        accesses: &exec.accesses,
+        spawns: &exec.spawns,
+        metas: &metas,
+    });
+    exec.accesses.clear();
+    exec.spawns.clear();
     let mut names = spare.names;
     for task in exec.tasks.drain(..) {
         names.push(task.name);
@@ -760,6 +870,8 @@ pub(crate) fn run_execution(
     runnable.clear();
     spare.tasks = exec.tasks;
     spare.holds = exec.holds;
+    spare.accesses = exec.accesses;
+    spare.spawns = exec.spawns;
     spare.runnable = runnable;
     spare.names = Vec::new();
     spare.trace = Vec::new();

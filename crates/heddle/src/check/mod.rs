@@ -54,6 +54,7 @@
 //! if it blocks the OS thread the checker cannot help: after a step budget it reports
 //! the run as stuck. Memory is sequentially consistent (no weak-memory reorderings).
 
+mod dpor;
 mod exec;
 mod model;
 mod rng;
@@ -66,7 +67,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use exec::{acquired, acquired_read, released, released_read, CHECKED};
-pub(crate) use exec::{active, block_on, next_number, now, point, spawn, unblock, Op};
+pub(crate) use exec::{active, block_on, next_number, now, point, spawn, touch, unblock, Op};
 pub use model::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Cell};
 pub use token::TokenError;
 
@@ -93,6 +94,7 @@ use strategy::{Dfs, Pct, Pos, Random, Replay, Strategy};
 enum Kind {
     Random,
     Pos,
+    Dpor,
     Pct(usize),
     Dfs(usize),
 }
@@ -202,6 +204,35 @@ impl Checker {
         }
     }
 
+    /// Exhaustive search with dynamic partial-order reduction: every distinct
+    /// interleaving of dependent operations, once (steps of different threads that
+    /// touch different objects, or only read one, are not re-ordered against each
+    /// other). No preemption bound: when it ends by itself, [`Coverage::is_exhaustive`]
+    /// says every behaviour of the test was seen. [`iterations`](Self::iterations) and
+    /// [`time_budget`](Self::time_budget) cap it (unlimited by default).
+    ///
+    /// ```
+    /// use heddle::check::{AtomicUsize, Checker};
+    /// use std::sync::atomic::Ordering::SeqCst;
+    /// use std::sync::Arc;
+    ///
+    /// let c = Checker::dpor().run(|| {
+    ///     let n = Arc::new(AtomicUsize::new(0));
+    ///     let m = Arc::clone(&n);
+    ///     let t = heddle::thread::Thread::new(move || m.fetch_add(1, SeqCst)).start();
+    ///     n.fetch_add(1, SeqCst);
+    ///     t.join().unwrap();
+    ///     assert_eq!(n.load(SeqCst), 2);
+    /// });
+    /// assert!(c.is_exhaustive());
+    /// ```
+    pub fn dpor() -> Self {
+        Checker {
+            iterations: usize::MAX,
+            ..Checker::with(Kind::Dpor)
+        }
+    }
+
     /// The DFS preemption bound (ignored by the other strategies).
     ///
     /// ```
@@ -293,10 +324,11 @@ impl Checker {
         let f: Arc<dyn Fn() + Send + Sync> = Arc::new(f);
         let _watching = Watching::start();
         let started = Instant::now();
-        let dfs = matches!(self.kind, Kind::Dfs(_));
+        let dfs = matches!(self.kind, Kind::Dfs(_) | Kind::Dpor);
         let mut strategy: Box<dyn Strategy> = match self.kind {
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pos => Box::new(Pos::new(self.seed)),
+            Kind::Dpor => Box::new(dpor::Dpor::new()),
             Kind::Pct(depth) => Box::new(Pct::new(self.seed, depth)),
             Kind::Dfs(bound) => Box::new(Dfs::new(bound)),
         };
@@ -351,6 +383,7 @@ impl Checker {
         match self.kind {
             Kind::Random => format!("random (seed {})", self.seed),
             Kind::Pos => format!("partial-order sampling (seed {})", self.seed),
+            Kind::Dpor => "DPOR".to_string(),
             Kind::Pct(d) => format!("PCT depth {d} (seed {})", self.seed),
             Kind::Dfs(b) => format!("DFS up to {b} preemptions"),
         }
@@ -606,7 +639,7 @@ impl Coverage {
         self.executions
     }
 
-    /// Whether DFS ran every schedule within its bound.
+    /// Whether DFS ran every schedule within its bound, or DPOR every interleaving.
     ///
     /// ```
     /// assert!(!heddle::check::Checker::random().iterations(2).run(|| {}).is_exhaustive());
@@ -628,7 +661,9 @@ impl Coverage {
 
 impl fmt::Display for Coverage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.exhaustive {
+        if self.exhaustive && self.description == "DPOR" {
+            write!(f, "exhaustive DPOR: {} executions", self.executions)
+        } else if self.exhaustive {
             write!(
                 f,
                 "exhaustive {}: {} executions",

@@ -18,6 +18,7 @@
 //! Choices are recorded as thread indices (spawn order within the execution), which is
 //! what a replay token stores.
 
+use super::exec::Run;
 use super::rng::Rng;
 
 /// What the scheduler knows at a schedule point.
@@ -28,6 +29,11 @@ pub(crate) struct Point<'a> {
     pub(crate) current: Option<usize>,
     /// Step number within the execution.
     pub(crate) step: usize,
+    /// What the previous step touched.
+    pub(crate) last: &'a [super::exec::Access],
+    /// For a thread: the object its pending operation touches (and whether it writes),
+    /// and the object a join on it waits on.
+    pub(crate) pending: &'a dyn Fn(usize) -> (Option<(usize, bool)>, usize),
 }
 
 /// A scheduling policy, driven by the explorer.
@@ -37,8 +43,8 @@ pub(crate) trait Strategy {
     /// Pick one of `point.runnable`; `Err` with a message if the strategy cannot (a
     /// replay that diverged).
     fn choose(&mut self, point: &Point<'_>) -> Result<usize, String>;
-    /// The execution ended after `steps` steps.
-    fn end(&mut self, steps: usize);
+    /// The execution ended; `run` is what it did.
+    fn end(&mut self, run: &Run<'_>);
 }
 
 /// Uniformly random choices.
@@ -61,7 +67,7 @@ impl Strategy for Random {
     fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
         Ok(point.runnable[self.rng.below(point.runnable.len())])
     }
-    fn end(&mut self, _steps: usize) {}
+    fn end(&mut self, _run: &Run<'_>) {}
 }
 
 /// Partial-order sampling: a random priority per pending operation.
@@ -102,7 +108,7 @@ impl Strategy for Pos {
         Ok(best.1)
     }
 
-    fn end(&mut self, _steps: usize) {}
+    fn end(&mut self, _run: &Run<'_>) {}
 }
 
 /// Probabilistic Concurrency Testing with bug depth `depth`.
@@ -171,8 +177,8 @@ impl Strategy for Pct {
         Ok(best)
     }
 
-    fn end(&mut self, steps: usize) {
-        self.expected_steps = self.expected_steps.max(steps);
+    fn end(&mut self, run: &Run<'_>) {
+        self.expected_steps = self.expected_steps.max(run.trace.len());
     }
 }
 
@@ -284,9 +290,9 @@ impl Strategy for Dfs {
         Ok(self.stack[depth].options[0])
     }
 
-    fn end(&mut self, steps: usize) {
+    fn end(&mut self, run: &Run<'_>) {
         // Frames past the steps actually taken belong to a longer, earlier execution.
-        self.stack.truncate(steps.min(self.stack.len()));
+        self.stack.truncate(run.trace.len().min(self.stack.len()));
     }
 }
 
@@ -346,5 +352,5 @@ impl Strategy for Replay {
         Ok(fallback)
     }
 
-    fn end(&mut self, _steps: usize) {}
+    fn end(&mut self, _run: &Run<'_>) {}
 }
