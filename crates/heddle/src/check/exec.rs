@@ -779,6 +779,7 @@ pub(crate) fn run_execution(
             strategy.choose(&Point {
                 runnable: &runnable,
                 current,
+                last_thread: last,
                 step,
                 last: &e.accesses[from..],
                 pending: &pending,

@@ -88,10 +88,12 @@ pub(crate) fn op(
         });
     }
 }
+use strategy::Default as DefaultStrategy;
 use strategy::{Dfs, Pct, Pos, Random, Replay, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Default,
     Random,
     Pos,
     Dpor,
@@ -147,19 +149,23 @@ impl Checker {
     }
 
     /// The default strategy, the one that finds the most bugs in heddle's benchmark of
-    /// classic buggy programs: [`pos`](Self::pos), 1000 executions.
+    /// classic buggy programs (`heddle-bench -- check`), 1000 executions: two
+    /// round-robin executions first (switch to another runnable thread at every
+    /// point, cycling one way then the other: the schedules that interleave most,
+    /// which show most two-thread races and lock-order deadlocks at once), then
+    /// [partial-order sampling](Self::pos), every eighth execution a random walk.
     ///
     /// ```
     /// let c = heddle::check::Checker::new().iterations(10).run(|| {});
     /// assert_eq!(c.executions(), 10);
     /// ```
     pub fn new() -> Self {
-        Checker::pos()
+        Checker::with(Kind::Default)
     }
 
     /// Partial-order sampling: every pending operation gets a random priority when it
-    /// becomes its thread's next one, and the runnable operation with the highest
-    /// priority runs. Unlike [`random`](Self::random) and [`pct`](Self::pct), an
+    /// becomes its thread's next one (or when a step races with it: same object, one
+    /// of them writes), and the runnable operation with the highest priority runs. Unlike [`random`](Self::random) and [`pct`](Self::pct), an
     /// operation that drew a low priority stays delayed however many threads start
     /// after it, so a late-spawned thread can slip between two steps of an early one.
     ///
@@ -326,6 +332,7 @@ impl Checker {
         let started = Instant::now();
         let dfs = matches!(self.kind, Kind::Dfs(_) | Kind::Dpor);
         let mut strategy: Box<dyn Strategy> = match self.kind {
+            Kind::Default => Box::new(DefaultStrategy::new(self.seed)),
             Kind::Random => Box::new(Random::new(self.seed)),
             Kind::Pos => Box::new(Pos::new(self.seed)),
             Kind::Dpor => Box::new(dpor::Dpor::new()),
@@ -381,6 +388,10 @@ impl Checker {
 
     fn describe(&self) -> String {
         match self.kind {
+            Kind::Default => format!(
+                "default: round-robin, then partial-order sampling (seed {})",
+                self.seed
+            ),
             Kind::Random => format!("random (seed {})", self.seed),
             Kind::Pos => format!("partial-order sampling (seed {})", self.seed),
             Kind::Dpor => "DPOR".to_string(),

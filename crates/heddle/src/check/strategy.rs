@@ -27,6 +27,8 @@ pub(crate) struct Point<'a> {
     pub(crate) runnable: &'a [usize],
     /// The thread that ran last, if it is still runnable.
     pub(crate) current: Option<usize>,
+    /// The thread that ran last, runnable or not.
+    pub(crate) last_thread: Option<usize>,
     /// Step number within the execution.
     pub(crate) step: usize,
     /// What the previous step touched.
@@ -99,6 +101,19 @@ impl Strategy for Pos {
             if self.priorities.len() <= t {
                 self.priorities.resize(t + 1, None);
             }
+            // POS proper: an operation racing with the step just taken (same object,
+            // one of them writes) draws a new priority.
+            if self.priorities[t].is_some() && Some(t) != point.last_thread {
+                if let (Some((object, write)), _) = (point.pending)(t) {
+                    let races = point
+                        .last
+                        .iter()
+                        .any(|a| a.object == object && (a.write || write));
+                    if races {
+                        self.priorities[t] = None;
+                    }
+                }
+            }
             let p = *self.priorities[t].get_or_insert_with(|| self.rng.next_u64());
             if p >= best.0 {
                 best = (p, t);
@@ -109,6 +124,77 @@ impl Strategy for Pos {
     }
 
     fn end(&mut self, _run: &Run<'_>) {}
+}
+
+/// The default: two round-robin executions first (switch to another runnable thread at
+/// every point, cycling one way then the other: the schedules that interleave most,
+/// which show most two-thread races and lock-order deadlocks at once), then partial-
+/// order sampling, with every eighth execution a random walk that switches readily
+/// (a different kind of schedule, should POS be unlucky).
+pub(crate) struct Default {
+    execution: usize,
+    pos: Pos,
+    rng: Rng,
+}
+
+impl Default {
+    pub(crate) fn new(seed: u64) -> Self {
+        Default {
+            execution: 0,
+            pos: Pos::new(seed),
+            rng: Rng::new(seed ^ 0x5851_f42d_4c95_7f2d),
+        }
+    }
+}
+
+impl Strategy for Default {
+    fn begin(&mut self) -> bool {
+        self.execution += 1;
+        self.pos.begin()
+    }
+
+    fn choose(&mut self, point: &Point<'_>) -> Result<usize, String> {
+        let r = point.runnable;
+        match self.execution {
+            1 | 2 => {
+                // The next runnable thread after the one that ran last, cyclically.
+                let Some(last) = point.last_thread else {
+                    return Ok(r[0]);
+                };
+                let forward = self.execution == 2;
+                let pick = if forward {
+                    r.iter().copied().find(|&t| t > last).unwrap_or(r[0])
+                } else {
+                    r.iter()
+                        .rev()
+                        .copied()
+                        .find(|&t| t < last)
+                        .unwrap_or(r[r.len() - 1])
+                };
+                Ok(pick)
+            }
+            n if n % 8 != 0 => self.pos.choose(point),
+            _ => {
+                // A random walk that switches more readily: the running thread goes on
+                // with probability 1/k² (k runnable) instead of 1/k, as if every
+                // operation had a schedule point before it and one after it.
+                let k = r.len();
+                match point.current {
+                    Some(c) if k > 1 && self.rng.below(k * k) != 0 => {
+                        let i = self.rng.below(k - 1);
+                        let pick = r.iter().copied().filter(|&t| t != c).nth(i);
+                        Ok(pick.expect("k - 1 others"))
+                    }
+                    Some(c) if k > 1 => Ok(c),
+                    _ => Ok(r[self.rng.below(k)]),
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, run: &Run<'_>) {
+        self.pos.end(run);
+    }
 }
 
 /// Probabilistic Concurrency Testing with bug depth `depth`.
