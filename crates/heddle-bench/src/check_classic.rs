@@ -29,7 +29,7 @@ fn seeds() -> u64 {
     std::env::var("HEDDLE_BENCH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(15)
+        .unwrap_or(31)
 }
 /// Longest one loom exploration may run.
 const LOOM_BUDGET: Duration = Duration::from_secs(60);
