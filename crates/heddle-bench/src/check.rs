@@ -72,6 +72,8 @@ pub fn run(cfg: &Config, report: &mut Report) {
     if cfg.selects(name) {
         bugs_found(cfg, report);
     }
+    // Issue 12: the classic buggy programs, and DPOR exhaustion against loom.
+    crate::check_classic::run(cfg, report);
 }
 
 // ---------------------------------------------------------------------------------------

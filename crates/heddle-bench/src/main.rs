@@ -12,6 +12,7 @@
 //! `--filter` keeps only the cases whose name contains the given text.
 
 mod check;
+mod check_classic;
 mod contention;
 mod deadlock;
 mod harness;

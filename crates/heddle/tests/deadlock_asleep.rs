@@ -87,6 +87,12 @@ const SCENARIOS: &[Scenario] = &[
         ignore: None,
     },
     Scenario {
+        name: "a_rendezvous_put_is_described",
+        run: rendezvous_put_described,
+        expect: Expect::PassReported,
+        ignore: None,
+    },
+    Scenario {
         name: "a_lock_wait_behind_a_sleeping_holder_is_reported_with_the_holder",
         run: lock_wait_behind_sleeping_holder,
         expect: Expect::PassReported,
@@ -365,6 +371,13 @@ fn check(s: &Scenario, out: &ChildOutput) -> Result<(), String> {
             fail("expected the uncaught panic's exit status 101")
         }
         Expect::PanicReported if !report_on_stderr => fail("the report is not on stderr"),
+        // Issue 12: printed once, as the panic message, with no `Box<dyn Any>` line.
+        Expect::PanicReported if out.stderr.matches("heddle: DEADLOCK").count() != 1 => {
+            fail("the report is not printed exactly once")
+        }
+        Expect::PanicReported if out.stderr.contains("Box<dyn Any>") => {
+            fail("a stray 'panicked at … Box<dyn Any>' line")
+        }
         Expect::Aborted if !aborted(out.status) => fail("expected SIGABRT"),
         Expect::Aborted if !report_on_stderr => fail("the report is not on stderr"),
         _ => Ok(()),
@@ -423,7 +436,7 @@ fn assert_waits(
     created: u32,
     from: u32,
 ) {
-    let want = format!("{op} on {kind} (created {}) at {}", at(created), at(from));
+    let want = format!("{op} on {kind}#1 (created {}) at {}", at(created), at(from));
     let got = waits(report, name);
     assert_eq!(got, want, "thread '{name}' in:\n{report}");
 }
@@ -558,9 +571,20 @@ fn queue_get_and_barrier() {
     assert_waits(&report, "party", "wait", "Barrier", b_created, worker_line);
     let main = waits(&report, "MainThread");
     assert!(
-        main.starts_with(&format!("get on Queue (created {})", at(q_created))),
+        main.starts_with(&format!("get on Queue#1 (created {})", at(q_created))),
         "queue get: {main}"
     );
+    pass_with(Some(&report))
+}
+
+/// A put on a rendezvous queue nobody gets from is described as one (issue 12: it was
+/// "in a heddle wait with no description (a join?)").
+fn rendezvous_put_described() {
+    let (queue, q_created) = (Queue::<u32>::bounded(0), line!());
+    let main_line = line!() + 1;
+    let report = caught(|| assert!(queue.put(7).is_ok()));
+    assert_all_asleep(&report, 1);
+    assert_waits(&report, "MainThread", "put", "Queue", q_created, main_line);
     pass_with(Some(&report))
 }
 
@@ -594,7 +618,7 @@ fn lock_wait_behind_sleeping_holder() {
     assert_all_asleep(&report, 2);
     assert_waits(&report, "MainThread", "wait", "Event", e_created, main_line);
     let want = format!(
-        "lock on Lock (created {}) at {}, held by 'MainThread' (ident {}), taken at {}",
+        "lock on Lock#1 (created {}) at {}, held by 'MainThread' (ident {}), taken at {}",
         at(created),
         at(worker_line),
         heddle::thread::current().ident(),
@@ -618,7 +642,7 @@ fn callback_join_and_event() {
         assert_all_asleep(report, 2);
         let worker = waits(report, "setter");
         assert!(
-            worker.starts_with(&format!("wait on Event (created {})", at(created))),
+            worker.starts_with(&format!("wait on Event#1 (created {})", at(created))),
             "{worker}"
         );
         // A join carries no description yet; it is listed all the same.

@@ -47,10 +47,11 @@ fn on_thread<T: Send + 'static>(
     outcome(Thread::new(f).name(name).start())
 }
 
-/// `'thread' took KIND (created C) at T1 and then, still holding it, KIND (created C2) at T2`
+/// `'thread' took KIND#1 (created C) at T1 and then, still holding it, KIND#1 (created C2)
+/// at T2` (each lock is the first, #1, of its creation site).
 fn chain(thread: &str, first: (u32, u32), then: (u32, u32)) -> String {
     format!(
-        "'{thread}' took Lock (created {}) at {} and then, still holding it, Lock (created {}) at {}",
+        "'{thread}' took Lock#1 (created {}) at {} and then, still holding it, Lock#1 (created {}) at {}",
         at(first.0),
         at(first.1),
         at(then.0),
@@ -597,4 +598,119 @@ fn holds_of_a_failed_execution_are_forgotten() {
     if let Err(report) = explored {
         panic!("false lock-order report from a stale hold:\n{report}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12: gate locks, rings among locks of one site.
+
+/// GoodLock's gate lock: both paths take G first, so A→B and B→A can never run at the
+/// same time. Not a deadlock: not reported (it was, before gates were remembered).
+#[test]
+fn an_inversion_under_a_common_gate_lock_is_not_reported() {
+    order_mode();
+    let gate = Arc::new(Lock::new(()));
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    let nest = |name: &'static str, first: &Arc<Lock<()>>, second: &Arc<Lock<()>>| {
+        let (g, first, second) = (gate.clone(), first.clone(), second.clone());
+        on_thread(name, move || {
+            let _g = g.lock();
+            let _f = first.lock();
+            let _s = second.lock();
+        })
+    };
+    nest("gated-ab", &a, &b).expect("one order");
+    nest("gated-ba", &b, &a).expect("the gate G makes B then A safe");
+    // Once B → A is also taken without the gate, the inversion is real.
+    let report = {
+        let (a, b) = (a.clone(), b.clone());
+        on_thread("ungated-ba", move || {
+            let _b = b.lock();
+            let _a = a.lock();
+        })
+        .expect_err("B then A without the gate")
+    };
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+}
+
+/// The same under the checker, where lock-order mode is on in this binary: every
+/// schedule of the gated program passes (the exploration cannot deadlock it either).
+#[test]
+fn a_gated_inversion_passes_the_checker_in_lock_order_mode() {
+    order_mode();
+    let coverage = heddle::check::Checker::dfs()
+        .explore(|| {
+            let gate = Arc::new(Lock::new(()));
+            let a = Arc::new(Lock::new(()));
+            let b = Arc::new(Lock::new(()));
+            let (g2, a2, b2) = (gate.clone(), a.clone(), b.clone());
+            let t = Thread::new(move || {
+                let _g = g2.lock();
+                let _a = a2.lock();
+                let _b = b2.lock();
+            })
+            .start();
+            {
+                let _g = gate.lock();
+                let _b = b.lock();
+                let _a = a.lock();
+            }
+            t.join().unwrap();
+        })
+        .unwrap_or_else(|r| panic!("false report on a gated inversion:\n{r}"));
+    assert!(coverage.is_exhaustive());
+}
+
+/// A ring of three locks made at one site (philosophers' forks), each thread taking its
+/// left then its right fork, one thread after another: reported, naming each fork.
+#[test]
+fn a_ring_of_three_same_site_locks_is_reported() {
+    order_mode();
+    let forks: Arc<Vec<Lock<()>>> = Arc::new((0..3).map(|_| Lock::new(())).collect());
+    for i in 0..2 {
+        let forks = forks.clone();
+        on_thread("philosopher", move || {
+            let _l = forks[i].lock();
+            let _r = forks[(i + 1) % 3].lock();
+        })
+        .expect("no ring yet");
+    }
+    let report = {
+        let forks = forks.clone();
+        on_thread("philosopher-3", move || {
+            let _l = forks[2].lock();
+            let _r = forks[0].lock();
+        })
+        .expect_err("the third philosopher closes the ring")
+    };
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    let text = report.text();
+    assert!(text.contains("3 locks of one class"), "{report}");
+    for n in 1..=3 {
+        assert!(
+            text.contains(&format!("Lock#{n} (created")),
+            "no Lock#{n}:\n{report}"
+        );
+    }
+}
+
+/// A ring of four in one order only (a chain 0→1→2→3, never back): not reported.
+#[test]
+fn a_chain_of_same_site_locks_is_not_reported() {
+    order_mode();
+    let locks: Arc<Vec<Lock<()>>> = Arc::new((0..4).map(|_| Lock::new(())).collect());
+    for i in 0..3 {
+        let locks = locks.clone();
+        on_thread("chain", move || {
+            let _l = locks[i].lock();
+            let _r = locks[i + 1].lock();
+        })
+        .expect("a chain is no ring");
+    }
+    let locks = locks.clone();
+    on_thread("chain-long", move || {
+        let _a = locks[0].lock();
+        let _d = locks[3].lock();
+    })
+    .expect("0 → 3 agrees with the chain");
 }

@@ -39,6 +39,29 @@ pub(crate) struct Op {
     pub(crate) at: &'static Location<'static>,
 }
 
+/// What a step touched, for partial-order reduction: two steps of different threads
+/// are dependent when they touch one object and at least one writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Access {
+    pub(crate) step: u32,
+    /// The object's address, or [`EVERYTHING`] for a step that must be taken as
+    /// dependent on every other (a timeout firing: its outcome depends on all).
+    pub(crate) object: usize,
+    pub(crate) write: bool,
+}
+
+/// [`Access::object`] of a step dependent on every other.
+pub(crate) const EVERYTHING: usize = usize::MAX;
+
+/// Operations that only read their object (two of them commute).
+fn reads_only(op: &Op) -> bool {
+    match op.what {
+        "load" | "read" | "try_read" | "unlock_read" | "done" | "running" | "cancelled" => true,
+        "get" => op.object.is_some_and(|o| o.kind == "Cell"),
+        _ => false,
+    }
+}
+
 /// One line of a trace.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
@@ -63,6 +86,8 @@ type Coro = Coroutine<(), (), (), DefaultStack>;
 
 struct Task {
     name: String,
+    /// What joins on this thread wait on (0 for the test's main thread).
+    meta: usize,
     state: State,
     coroutine: Option<Coro>,
     yielder: *const Yielder<(), ()>,
@@ -81,7 +106,9 @@ pub(crate) enum Failure {
         at: Option<String>,
     },
     Deadlock {
-        blocked: Vec<(String, Op)>,
+        /// Each blocked thread, what it waits in, and whether it holds that object for
+        /// reading (an `RwLock` read-to-write upgrade).
+        blocked: Vec<(String, Op, bool)>,
         cycle: Vec<CycleLink>,
     },
     StepBudget(usize),
@@ -97,6 +124,15 @@ pub(crate) struct CycleLink {
     pub(crate) waits_at: &'static Location<'static>,
     pub(crate) held_by: String,
     pub(crate) taken_at: &'static Location<'static>,
+}
+
+/// What a strategy learns when an execution ends.
+pub(crate) struct Run<'a> {
+    pub(crate) trace: &'a [Step],
+    pub(crate) accesses: &'a [Access],
+    pub(crate) spawns: &'a [(u32, u32)],
+    /// Each thread's join object ([`Task::meta`]).
+    pub(crate) metas: &'a [usize],
 }
 
 /// What one execution produced.
@@ -132,12 +168,34 @@ struct Exec {
     failure: Option<Failure>,
     /// Locks held right now: (address, holder, where taken).
     holds: Vec<(usize, usize, &'static Location<'static>)>,
+    /// `RwLock` read holds right now: (address, holder).
+    reads: Vec<(usize, usize)>,
     max_steps: usize,
     pending_timeout: Option<Duration>,
+    /// Default names given so far in this execution, per kind (`Thread-N`…).
+    numbers: Vec<(&'static str, u64)>,
+    /// What each step touched, in step order.
+    accesses: Vec<Access>,
+    /// (step, thread started in it).
+    spawns: Vec<(u32, u32)>,
+}
+
+impl Exec {
+    /// The step running now touched `object` too.
+    fn touch(&mut self, object: usize, write: bool) {
+        if let Some(step) = self.trace.len().checked_sub(1) {
+            self.accesses.push(Access {
+                step: step as u32,
+                object,
+                write,
+            });
+        }
+    }
 }
 
 thread_local! {
     static EXEC: Cell<*const RefCell<Exec>> = const { Cell::new(std::ptr::null()) };
+
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// The vectors of finished executions, kept for the next one: an execution then
     /// allocates nothing per step (they are at the right size after the first).
@@ -152,6 +210,17 @@ struct Spare {
     names: Vec<String>,
     runnable: Vec<usize>,
     holds: Vec<(usize, usize, &'static Location<'static>)>,
+    accesses: Vec<Access>,
+    spawns: Vec<(u32, u32)>,
+}
+
+/// Stacks of unfinished threads left behind by failed executions in this process (each
+/// one or two memory mappings, of which a process has some tens of thousands).
+static LEAKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many stacks failed executions have left behind in this process.
+pub(crate) fn leaked_stacks() -> usize {
+    LEAKED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Give a finished execution's vectors back for the next one to reuse.
@@ -295,6 +364,11 @@ pub(crate) fn block_on(deadline: Option<Instant>, what: Option<&crate::wait::Wai
 /// Make a blocked checked thread runnable (it was notified).
 pub(crate) fn unblock(id: u64) {
     with_exec(|e| {
+        // Waking a thread is touching what it waits on.
+        let woken = e.tasks[task_index(id)].pending.object;
+        if e.current.is_some() {
+            e.touch(woken.map_or(EVERYTHING, |o| o.addr), true);
+        }
         let task = &mut e.tasks[task_index(id)];
         match task.state {
             State::Blocked { .. } => task.state = State::Runnable,
@@ -302,6 +376,41 @@ pub(crate) fn unblock(id: u64) {
             State::Finished => {}
         }
     });
+}
+
+/// The next default-name number for `kind` within the running execution (1-based),
+/// if the caller is checked: names then do not depend on earlier executions.
+pub(crate) fn next_number(kind: &'static str) -> Option<u64> {
+    if !active() {
+        return None;
+    }
+    with_exec(|e| {
+        if let Some(entry) = e.numbers.iter_mut().find(|(k, _)| *k == kind) {
+            entry.1 += 1;
+            entry.1
+        } else {
+            e.numbers.push((kind, 1));
+            1
+        }
+    })
+}
+
+/// `op` with its object named for a trace: an instance number per creation site, or
+/// for a thread (a join) the index of the checked thread + 1, which the report shows
+/// by name.
+fn named(op: Op, tasks: &[Task]) -> Op {
+    let object = op.object.map(|o| {
+        if o.site.is_none() && o.kind == "Thread" {
+            let index = tasks.iter().position(|t| t.meta == o.addr);
+            Object {
+                instance: index.map_or(0, |i| i as u32 + 1),
+                ..o
+            }
+        } else {
+            crate::wait::object::numbered_checked(o)
+        }
+    });
+    Op { object, ..op }
 }
 
 /// Virtual now.
@@ -318,6 +427,33 @@ pub(crate) fn acquired(addr: usize) {
     });
 }
 
+/// If the calling thread is checked: the step it runs touches (writes) the object at
+/// `addr` without a schedule point of its own (a lock re-taken after a condition wait).
+#[inline]
+pub(crate) fn touch(addr: usize) {
+    if active() {
+        with_exec(|e| e.touch(addr, true));
+    }
+}
+
+/// The current checked thread took the `RwLock` at `addr` for reading.
+pub(crate) fn acquired_read(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        e.reads.push((addr, cur));
+    });
+}
+
+/// The current checked thread released its read hold of the `RwLock` at `addr`.
+pub(crate) fn released_read(addr: usize) {
+    with_exec(|e| {
+        let cur = e.current.expect("a task runs");
+        if let Some(i) = e.reads.iter().rposition(|&r| r == (addr, cur)) {
+            e.reads.swap_remove(i);
+        }
+    });
+}
+
 /// The current checked thread released the lock at `addr`.
 pub(crate) fn released(addr: usize) {
     with_exec(|e| {
@@ -329,21 +465,46 @@ pub(crate) fn released(addr: usize) {
 }
 
 /// Start a checked thread running `body`; returns its heddle id.
-pub(crate) fn spawn(name: String, at: &'static Location<'static>, body: Box<dyn FnOnce()>) -> u64 {
-    with_exec(|e| e.spawn(name, at, body)).expect("spawn outside an execution")
+/// `meta` is the address a join on the thread waits on (how a trace names the thread
+/// joined).
+pub(crate) fn spawn(
+    name: String,
+    meta: usize,
+    at: &'static Location<'static>,
+    body: Box<dyn FnOnce()>,
+) -> u64 {
+    // The stack is found before the execution is borrowed: running out of memory
+    // mappings must panic in the spawning thread (a reported failure), not in the
+    // scheduler's borrow (where the panic hook could not record it).
+    let stack = new_stack();
+    with_exec(|e| e.spawn(name, meta, at, body, stack)).expect("spawn outside an execution")
+}
+
+fn new_stack() -> DefaultStack {
+    STACKS.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| {
+        DefaultStack::new(STACK_SIZE).unwrap_or_else(|e| {
+            panic!(
+                "heddle check: cannot allocate a stack for a checked thread ({e}); {} stacks of \
+                 failed executions are left behind in this process",
+                leaked_stacks()
+            )
+        })
+    })
 }
 
 impl Exec {
     fn spawn(
         &mut self,
         name: String,
+        meta: usize,
         at: &'static Location<'static>,
         body: Box<dyn FnOnce()>,
+        stack: DefaultStack,
     ) -> u64 {
         let index = self.tasks.len();
-        let stack = STACKS
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| DefaultStack::new(STACK_SIZE).expect("allocate a checker stack"));
+        if let Some(step) = self.trace.len().checked_sub(1) {
+            self.spawns.push((step as u32, index as u32));
+        }
         let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             with_exec(|e| e.tasks[index].yielder = yielder as *const _);
             // A panic is recorded by the hook; catching it here ends only this thread.
@@ -363,6 +524,7 @@ impl Exec {
         });
         self.tasks.push(Task {
             name,
+            meta,
             state: State::Runnable,
             coroutine: Some(coroutine),
             yielder: std::ptr::null(),
@@ -399,11 +561,16 @@ impl Exec {
             task.timed_out = true;
             return true;
         }
-        let blocked: Vec<(String, Op)> = self
-            .tasks
-            .iter()
-            .filter(|t| matches!(t.state, State::Blocked { .. }))
-            .map(|t| (t.name.clone(), t.pending))
+        let blocked: Vec<(String, Op, bool)> = (0..self.tasks.len())
+            .filter(|&i| matches!(self.tasks[i].state, State::Blocked { .. }))
+            .map(|i| {
+                let t = &self.tasks[i];
+                let reading = t
+                    .pending
+                    .object
+                    .is_some_and(|o| self.reads.contains(&(o.addr, i)));
+                (t.name.clone(), named(t.pending, &self.tasks), reading)
+            })
             .collect();
         if !blocked.is_empty() && self.failure.is_none() {
             let cycle = self.find_cycle();
@@ -440,7 +607,7 @@ impl Exec {
                                 .expect("held");
                             CycleLink {
                                 thread: self.tasks[t].name.clone(),
-                                waits_for: object,
+                                waits_for: crate::wait::object::numbered_checked(object),
                                 waits_at,
                                 held_by: self.tasks[holder].name.clone(),
                                 taken_at,
@@ -534,21 +701,34 @@ pub(crate) fn run_execution(
         epoch: Instant::now(),
         failure: None,
         holds: spare.holds,
+        reads: Vec::new(),
         max_steps,
         pending_timeout: None,
+        numbers: Vec::new(),
+        accesses: spare.accesses,
+        spawns: spare.spawns,
     });
     EXEC.with(|e| e.set(&cell));
-    // Lock order is checked per execution (see `deadlock::order`).
+    // Lock order is checked per execution (see `deadlock::order`), and objects are
+    // numbered per execution.
     crate::deadlock::reset_checked();
+    crate::wait::object::reset_checked_numbers();
     // If the scheduler itself panics (a bug in a strategy), `cell` is gone when the
     // panic leaves this frame: the pointer to it must not outlive it.
     let unset = Unset(local::thread_id());
     let main = Arc::clone(f);
-    cell.borrow_mut()
-        .spawn("MainThread".to_string(), at, Box::new(move || main()));
+    let stack = new_stack();
+    cell.borrow_mut().spawn(
+        "MainThread".to_string(),
+        0,
+        at,
+        Box::new(move || main()),
+        stack,
+    );
 
     let mut fingerprint = Fingerprint(0);
     let mut last: Option<usize> = None;
+    let mut retired: Vec<DefaultStack> = Vec::new();
     let mut runnable = spare.runnable;
     loop {
         let step = {
@@ -582,11 +762,30 @@ pub(crate) fn run_execution(
             e.trace.len()
         };
         let current = last.filter(|c| runnable.contains(c));
-        let chosen = match strategy.choose(&Point {
-            runnable: &runnable,
-            current,
-            step,
-        }) {
+        let choice = {
+            let e = cell.borrow();
+            // The previous step's accesses: the tail of the list.
+            let previous = step.wrapping_sub(1) as u32;
+            let from = e
+                .accesses
+                .iter()
+                .rposition(|a| a.step != previous)
+                .map_or(0, |i| i + 1);
+            let pending = |t: usize| {
+                let task = &e.tasks[t];
+                let op = &task.pending;
+                (op.object.map(|o| (o.addr, !reads_only(op))), task.meta)
+            };
+            strategy.choose(&Point {
+                runnable: &runnable,
+                current,
+                last_thread: last,
+                step,
+                last: &e.accesses[from..],
+                pending: &pending,
+            })
+        };
+        let chosen = match choice {
             Ok(t) => t,
             Err(message) => {
                 cell.borrow_mut().failure = Some(Failure::Diverged(message));
@@ -597,6 +796,11 @@ pub(crate) fn run_execution(
             let mut e = cell.borrow_mut();
             let op = e.tasks[chosen].pending;
             fingerprint.step(chosen, &op, e.trace.is_empty());
+            let op = if op.object.is_some() {
+                named(op, &e.tasks)
+            } else {
+                op
+            };
             let timeout_fired = e.pending_timeout.take();
             e.trace.push(Step {
                 thread: chosen,
@@ -605,6 +809,12 @@ pub(crate) fn run_execution(
                 timeout_fired,
                 fingerprint: fingerprint.0,
             });
+            if timeout_fired.is_some() {
+                e.touch(EVERYTHING, true);
+            }
+            if let Some(object) = op.object {
+                e.touch(object.addr, !reads_only(&op));
+            }
             e.choices.push(chosen);
             e.current = Some(chosen);
             e.tasks[chosen]
@@ -621,17 +831,32 @@ pub(crate) fn run_execution(
             CoroutineResult::Yield(()) => e.tasks[chosen].coroutine = Some(coroutine),
             CoroutineResult::Return(()) => {
                 e.tasks[chosen].state = State::Finished;
-                let stack = coroutine.into_stack();
-                STACKS.with(|s| s.borrow_mut().push(stack));
+                // Finishing is what a join waits for.
+                let meta = e.tasks[chosen].meta;
+                if meta != 0 {
+                    e.touch(meta, true);
+                }
+                // Reused by the next execution, not this one: a thread started later
+                // would have its locals at the finished thread's addresses, which
+                // partial-order reduction would take for the same objects.
+                retired.push(coroutine.into_stack());
             }
         }
         e.current = None;
     }
     drop(unset);
+    STACKS.with(|s| s.borrow_mut().append(&mut retired));
     crate::thread::clear_checked();
     let mut exec = cell.into_inner();
-    let steps = exec.trace.len();
-    strategy.end(steps);
+    let metas: Vec<usize> = exec.tasks.iter().map(|t| t.meta).collect();
+    strategy.end(&Run {
+        trace: &exec.trace,
+        accesses: &exec.accesses,
+        spawns: &exec.spawns,
+        metas: &metas,
+    });
+    exec.accesses.clear();
+    exec.spawns.clear();
     let mut names = spare.names;
     for task in exec.tasks.drain(..) {
         names.push(task.name);
@@ -639,12 +864,15 @@ pub(crate) fn run_execution(
             // An unfinished thread (after a failure): unwinding its stack would run its
             // destructors outside the execution, so its memory is leaked instead.
             std::mem::forget(coroutine);
+            LEAKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
     exec.holds.clear();
     runnable.clear();
     spare.tasks = exec.tasks;
     spare.holds = exec.holds;
+    spare.accesses = exec.accesses;
+    spare.spawns = exec.spawns;
     spare.runnable = runnable;
     spare.names = Vec::new();
     spare.trace = Vec::new();

@@ -42,8 +42,10 @@
 //! exactly when nothing else can run. When nothing can run and no wait has a timeout,
 //! that is a deadlock, reported with the cycle of locks if there is one.
 //!
-//! Strategies: [`Checker::random`], [`Checker::pct`] (probabilistic, with a bound on
-//! the bug depth) and [`Checker::dfs`] (every schedule up to a preemption bound).
+//! Strategies: [`Checker::pos`] (partial-order sampling, the default of
+//! [`Checker::new`]), [`Checker::random`], [`Checker::pct`] (probabilistic, with a
+//! bound on the bug depth) and [`Checker::dfs`] (every schedule up to a preemption
+//! bound).
 //!
 //! # What it does not see
 //!
@@ -52,6 +54,7 @@
 //! if it blocks the OS thread the checker cannot help: after a step budget it reports
 //! the run as stuck. Memory is sequentially consistent (no weak-memory reorderings).
 
+mod dpor;
 mod exec;
 mod model;
 mod rng;
@@ -63,8 +66,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(crate) use exec::{acquired, released, CHECKED};
-pub(crate) use exec::{active, block_on, now, point, spawn, unblock, Op};
+pub(crate) use exec::{acquired, acquired_read, released, released_read, CHECKED};
+pub(crate) use exec::{active, block_on, next_number, now, point, spawn, touch, unblock, Op};
 pub use model::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Cell};
 pub use token::TokenError;
 
@@ -85,13 +88,24 @@ pub(crate) fn op(
         });
     }
 }
-use strategy::{Dfs, Pct, Random, Replay, Strategy};
+use strategy::Default as DefaultStrategy;
+use strategy::{Dfs, Pct, Pos, Random, Replay, Strategy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Default,
     Random,
+    Pos,
+    Dpor,
     Pct(usize),
     Dfs(usize),
+}
+
+impl Default for Checker {
+    /// [`Checker::new`].
+    fn default() -> Self {
+        Checker::new()
+    }
 }
 
 /// Explores the interleavings of a test closure; see the [module docs](self).
@@ -134,6 +148,34 @@ impl Checker {
         }
     }
 
+    /// The default strategy, the one that finds the most bugs in heddle's benchmark of
+    /// classic buggy programs (`heddle-bench -- check`), 1000 executions: two
+    /// round-robin executions first (switch to another runnable thread at every
+    /// point, cycling one way then the other: the schedules that interleave most,
+    /// which show most two-thread races and lock-order deadlocks at once), then
+    /// [partial-order sampling](Self::pos), every eighth execution a random walk.
+    ///
+    /// ```
+    /// let c = heddle::check::Checker::new().iterations(10).run(|| {});
+    /// assert_eq!(c.executions(), 10);
+    /// ```
+    pub fn new() -> Self {
+        Checker::with(Kind::Default)
+    }
+
+    /// Partial-order sampling: every pending operation gets a random priority when it
+    /// becomes its thread's next one (or when a step races with it: same object, one
+    /// of them writes), and the runnable operation with the highest priority runs. Unlike [`random`](Self::random) and [`pct`](Self::pct), an
+    /// operation that drew a low priority stays delayed however many threads start
+    /// after it, so a late-spawned thread can slip between two steps of an early one.
+    ///
+    /// ```
+    /// heddle::check::Checker::pos().iterations(10).run(|| {});
+    /// ```
+    pub fn pos() -> Self {
+        Checker::with(Kind::Pos)
+    }
+
     /// Uniformly random choice at every schedule point.
     ///
     /// ```
@@ -165,6 +207,35 @@ impl Checker {
         Checker {
             iterations: usize::MAX,
             ..Checker::with(Kind::Dfs(2))
+        }
+    }
+
+    /// Exhaustive search with dynamic partial-order reduction: every distinct
+    /// interleaving of dependent operations, once (steps of different threads that
+    /// touch different objects, or only read one, are not re-ordered against each
+    /// other). No preemption bound: when it ends by itself, [`Coverage::is_exhaustive`]
+    /// says every behaviour of the test was seen. [`iterations`](Self::iterations) and
+    /// [`time_budget`](Self::time_budget) cap it (unlimited by default).
+    ///
+    /// ```
+    /// use heddle::check::{AtomicUsize, Checker};
+    /// use std::sync::atomic::Ordering::SeqCst;
+    /// use std::sync::Arc;
+    ///
+    /// let c = Checker::dpor().run(|| {
+    ///     let n = Arc::new(AtomicUsize::new(0));
+    ///     let m = Arc::clone(&n);
+    ///     let t = heddle::thread::Thread::new(move || m.fetch_add(1, SeqCst)).start();
+    ///     n.fetch_add(1, SeqCst);
+    ///     t.join().unwrap();
+    ///     assert_eq!(n.load(SeqCst), 2);
+    /// });
+    /// assert!(c.is_exhaustive());
+    /// ```
+    pub fn dpor() -> Self {
+        Checker {
+            iterations: usize::MAX,
+            ..Checker::with(Kind::Dpor)
         }
     }
 
@@ -259,9 +330,12 @@ impl Checker {
         let f: Arc<dyn Fn() + Send + Sync> = Arc::new(f);
         let _watching = Watching::start();
         let started = Instant::now();
-        let dfs = matches!(self.kind, Kind::Dfs(_));
+        let dfs = matches!(self.kind, Kind::Dfs(_) | Kind::Dpor);
         let mut strategy: Box<dyn Strategy> = match self.kind {
+            Kind::Default => Box::new(DefaultStrategy::new(self.seed)),
             Kind::Random => Box::new(Random::new(self.seed)),
+            Kind::Pos => Box::new(Pos::new(self.seed)),
+            Kind::Dpor => Box::new(dpor::Dpor::new()),
             Kind::Pct(depth) => Box::new(Pct::new(self.seed, depth)),
             Kind::Dfs(bound) => Box::new(Dfs::new(bound)),
         };
@@ -278,8 +352,11 @@ impl Checker {
             let outcome = exec::run_execution(&f, strategy.as_mut(), self.max_steps, at);
             executions += 1;
             if outcome.failure.is_some() {
+                let found = (outcome.preemptions(), outcome.trace.len());
                 let outcome = shrink(&f, outcome, self.max_steps, at);
-                return Err(Report::new(outcome, self.describe(), executions));
+                let mut report = Report::new(outcome, self.describe(), executions);
+                report.shrunk_from(found);
+                return Err(report);
             }
             exec::recycle(outcome);
         }
@@ -311,7 +388,13 @@ impl Checker {
 
     fn describe(&self) -> String {
         match self.kind {
+            Kind::Default => format!(
+                "default: round-robin, then partial-order sampling (seed {})",
+                self.seed
+            ),
             Kind::Random => format!("random (seed {})", self.seed),
+            Kind::Pos => format!("partial-order sampling (seed {})", self.seed),
+            Kind::Dpor => "DPOR".to_string(),
             Kind::Pct(d) => format!("PCT depth {d} (seed {})", self.seed),
             Kind::Dfs(b) => format!("DFS up to {b} preemptions"),
         }
@@ -432,41 +515,104 @@ impl Drop for Watching {
     }
 }
 
-/// Try to remove preemptions from a failing schedule while it still fails the same way.
+/// Executions shrinking may spend on one failure.
+const SHRINK_ATTEMPTS: usize = 1500;
+/// And wall-clock time (a long execution makes each attempt slow).
+const SHRINK_TIME: Duration = Duration::from_secs(3);
+/// And stacks of unfinished threads that failing attempts leave behind (each a memory
+/// mapping; a process has some tens of thousands): per shrink, and in all.
+const SHRINK_LEAKS: usize = 2048;
+const PROCESS_LEAKS: usize = 12_000;
+
+/// Shrink a failing schedule to the fewest preemptions, then the fewest steps, that
+/// still fail the same way (greedy: the first candidate that improves is kept, and the
+/// search starts again from it, until no candidate improves or the budget is spent).
+///
+/// Candidates work on *blocks* (maximal runs of one thread): at each preemption (a
+/// switch away from a thread that could go on), pull the preempted thread's next block
+/// forward to continue it there, or push the preempting block later, next to its own
+/// thread's next block (or to the end); both keep every other step's order. Two
+/// cheaper ones change a single choice: continue the preempted thread for one step,
+/// or stop the schedule there and let it run on without preemption.
 fn shrink(
     f: &Arc<dyn Fn() + Send + Sync>,
     mut best: Outcome,
     max_steps: usize,
     at: &'static std::panic::Location<'static>,
 ) -> Outcome {
+    let started = Instant::now();
+    let leaked = exec::leaked_stacks();
+    let spent = || {
+        let now = exec::leaked_stacks();
+        started.elapsed() >= SHRINK_TIME || now - leaked > SHRINK_LEAKS || now > PROCESS_LEAKS
+    };
     let mut attempts = 0;
-    'improve: while attempts < 200 && best.preemptions() > 0 {
-        let points: Vec<usize> = (0..best.trace.len())
-            .filter(|&i| best.trace[i].preempted)
-            .collect();
-        for &i in points.iter().rev() {
-            let previous = best.trace[i - 1].thread;
-            // Two candidates: keep the rest of the schedule, or let it run on by default.
-            let mut keep_tail = best.choices.clone();
-            keep_tail[i] = previous;
-            let mut cut_tail = best.choices[..i].to_vec();
-            cut_tail.push(previous);
-            for candidate in [keep_tail, cut_tail] {
-                attempts += 1;
-                let mut replay = Replay::new(candidate, false);
-                let outcome = exec::run_execution(f, &mut replay, max_steps, at);
-                if same_failure(&outcome.failure, &best.failure)
-                    && outcome.preemptions() < best.preemptions()
-                {
-                    best = outcome;
-                    continue 'improve;
-                }
-                exec::recycle(outcome);
+    let rank = |o: &Outcome| (o.preemptions(), o.trace.len());
+    'improve: while attempts < SHRINK_ATTEMPTS && !spent() {
+        if best.preemptions() == 0 && best.trace.len() <= 1 {
+            break;
+        }
+        for candidate in candidates(&best) {
+            if attempts >= SHRINK_ATTEMPTS || spent() {
+                break 'improve;
             }
+            attempts += 1;
+            let mut replay = Replay::new(candidate, false);
+            let outcome = exec::run_execution(f, &mut replay, max_steps, at);
+            if same_failure(&outcome.failure, &best.failure) && rank(&outcome) < rank(&best) {
+                exec::recycle(std::mem::replace(&mut best, outcome));
+                continue 'improve;
+            }
+            exec::recycle(outcome);
         }
         break;
     }
     best
+}
+
+/// The schedules to try next, most promising (latest preemption) first.
+fn candidates(best: &Outcome) -> Vec<Vec<usize>> {
+    let choices = &best.choices;
+    // Blocks: (thread, start, end).
+    let mut blocks: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, &t) in choices.iter().enumerate() {
+        match blocks.last_mut() {
+            Some(b) if b.0 == t => b.2 = i + 1,
+            _ => blocks.push((t, i, i + 1)),
+        }
+    }
+    let mut out = Vec::new();
+    for k in (1..blocks.len()).rev() {
+        let (t, start, end) = blocks[k];
+        let preempted = best.trace.get(start).is_some_and(|s| s.preempted);
+        let p = blocks[k - 1].0;
+        // Pull p's next block forward, to continue p here.
+        if let Some(&(_, s2, e2)) = blocks[k + 1..].iter().find(|b| b.0 == p) {
+            let mut c = choices[..start].to_vec();
+            c.extend_from_slice(&choices[s2..e2]);
+            c.extend_from_slice(&choices[start..s2]);
+            c.extend_from_slice(&choices[e2..]);
+            out.push(c);
+        }
+        // Push t's block later: next to t's next block, or to the end.
+        let next_t = blocks[k + 1..].iter().find(|b| b.0 == t).map(|b| b.1);
+        let to = next_t.unwrap_or(choices.len());
+        let mut c = choices[..start].to_vec();
+        c.extend_from_slice(&choices[end..to]);
+        c.extend_from_slice(&choices[start..end]);
+        c.extend_from_slice(&choices[to..]);
+        out.push(c);
+        if preempted {
+            let mut keep_tail = choices.clone();
+            keep_tail[start] = p;
+            out.push(keep_tail);
+            let mut cut_tail = choices[..start].to_vec();
+            cut_tail.push(p);
+            out.push(cut_tail);
+        }
+    }
+    out.retain(|c| c != choices);
+    out
 }
 
 fn same_failure(a: &Option<Failure>, b: &Option<Failure>) -> bool {
@@ -504,7 +650,7 @@ impl Coverage {
         self.executions
     }
 
-    /// Whether DFS ran every schedule within its bound.
+    /// Whether DFS ran every schedule within its bound, or DPOR every interleaving.
     ///
     /// ```
     /// assert!(!heddle::check::Checker::random().iterations(2).run(|| {}).is_exhaustive());
@@ -526,7 +672,9 @@ impl Coverage {
 
 impl fmt::Display for Coverage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.exhaustive {
+        if self.exhaustive && self.description == "DPOR" {
+            write!(f, "exhaustive DPOR: {} executions", self.executions)
+        } else if self.exhaustive {
             write!(
                 f,
                 "exhaustive {}: {} executions",
@@ -557,14 +705,35 @@ pub struct Report {
     token: String,
     executions: usize,
     preemptions: usize,
+    steps: usize,
 }
 
 impl Report {
+    /// Say what shrinking did: the schedule found had `found` (preemptions, steps).
+    fn shrunk_from(&mut self, found: (usize, usize)) {
+        let (preemptions, steps) = found;
+        let marker = "\nschedule: ";
+        if let Some(i) = self.text.find(marker) {
+            let note = if (preemptions, steps) == (self.preemptions, self.steps) {
+                "\n(as found: no schedule with fewer preemptions, then fewer steps, \
+                 failed the same way)\n"
+                    .to_string()
+            } else {
+                format!(
+                    "\n(shrunk from {preemptions} preemption{} and {steps} steps as found, to the \
+                     fewest preemptions, then the fewest steps, that fail the same way)\n",
+                    if preemptions == 1 { "" } else { "s" }
+                )
+            };
+            self.text.insert_str(i, &note);
+        }
+    }
+
     fn new(outcome: Outcome, strategy: String, executions: usize) -> Self {
         let step_budget = matches!(outcome.failure, Some(Failure::StepBudget(_)));
         let token = token::encode(&outcome.choices, outcome.fingerprint, step_budget);
         let failure = outcome.failure.as_ref().expect("a failing outcome");
-        let message = describe_failure(failure);
+        let message = describe_failure(failure, &outcome.names);
         let preemptions = outcome.preemptions();
         let mut text = String::new();
         let _ = writeln!(
@@ -593,7 +762,7 @@ impl Report {
                     "        (virtual time advances to {t:?}: a timed wait expires)"
                 );
             }
-            let object = step.op.object.map(|o| o.to_string()).unwrap_or_default();
+            let object = show(step.op.object, &outcome.names);
             let _ = writeln!(
                 text,
                 "  {}{:>4}  {:<width$}  {:<16} {:<40} {}",
@@ -615,6 +784,7 @@ impl Report {
             token,
             executions,
             preemptions,
+            steps: outcome.trace.len(),
         }
     }
 
@@ -648,6 +818,16 @@ impl Report {
         self.executions
     }
 
+    /// Steps in the (shrunk) failing schedule.
+    ///
+    /// ```
+    /// let r = heddle::check::Checker::random().iterations(1).explore(|| panic!("x")).unwrap_err();
+    /// assert_eq!(r.steps(), 1);
+    /// ```
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
     /// Preemptions in the (shrunk) failing schedule.
     ///
     /// ```
@@ -667,7 +847,19 @@ impl fmt::Display for Report {
 
 impl std::error::Error for Report {}
 
-fn describe_failure(failure: &Failure) -> String {
+/// How a trace names an object: `Lock#2 (created src/bank.rs:40)`, or for a join the
+/// thread joined.
+fn show(object: Option<exec::Object>, names: &[String]) -> String {
+    match object {
+        None => String::new(),
+        Some(o) if o.site.is_none() && o.kind == "Thread" && o.instance > 0 => names
+            .get(o.instance as usize - 1)
+            .map_or_else(|| o.to_string(), |n| format!("thread '{n}'")),
+        Some(o) => o.to_string(),
+    }
+}
+
+fn describe_failure(failure: &Failure, names: &[String]) -> String {
     match failure {
         Failure::Panic {
             thread,
@@ -680,13 +872,19 @@ fn describe_failure(failure: &Failure) -> String {
         Failure::Deadlock { blocked, cycle } => {
             let mut s = String::from("deadlock: every thread is blocked and none has a timeout\n");
             if cycle.is_empty() {
-                for (name, op) in blocked {
-                    let object = op.object.map(|o| o.to_string()).unwrap_or_default();
+                for (name, op, reading) in blocked {
+                    let object = show(op.object, names);
                     let _ = writeln!(
                         s,
-                        "  '{name}' waits in {} {object} at {}",
+                        "  '{name}' waits in {} {object} at {}{}",
                         op.what,
-                        short(op.at)
+                        short(op.at),
+                        if *reading {
+                            ", and holds it for reading itself: a read lock cannot be \
+                             upgraded to a write lock; release it first"
+                        } else {
+                            ""
+                        }
                     );
                 }
             } else {

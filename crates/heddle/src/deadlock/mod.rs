@@ -130,9 +130,9 @@ pub(crate) fn act_as(action: &Action, report: DeadlockReport) {
     match action {
         Action::Panic => {
             // The default panic hook prints only string payloads ("Box<dyn Any>" for
-            // this one), so print the report itself: an uncaught report must not be
-            // silent. Catchers still get the report as the payload.
-            eprintln!("{report}");
+            // this one): heddle's hook prints the report instead, once. Catchers
+            // still get the report as the payload.
+            report::print_when_uncaught();
             std::panic::panic_any(report)
         }
         Action::Abort => {

@@ -5,7 +5,18 @@
 //! every lock still held (released locks leave the stack, so they never form edges:
 //! the false report of google/sanitizers#814 cannot happen). An edge that closes a cycle
 //! in the class graph is a potential deadlock, reported once with both acquisition
-//! chains. Locks of the same class are checked per pair of instances.
+//! chains. Locks of the same class (a table of forks, accounts from one constructor)
+//! are nodes of their own, per instance: a ring of any length among them is reported,
+//! naming each lock.
+//!
+//! Gate locks (GoodLock): each edge remembers the other locks its thread held when it
+//! was taken, intersected over every time it was seen. A cycle two of whose edges were
+//! always taken under one common lock cannot close (the gate lets one path in at a
+//! time), so it is not reported.
+//!
+//! Under the checker the mode is opt-in like everywhere else: off, a checked execution
+//! adds no edges, and a real inversion is left to the exploration, which finds the
+//! schedule that deadlocks and reports the cycle.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::{HashMap, HashSet};
@@ -21,7 +32,7 @@ use crate::wait::{observe, Object};
 
 /// Classes the graph will hold before it stops growing (with a warning).
 const MAX_CLASSES: usize = 4096;
-/// Same-class instance pairs remembered.
+/// Same-class instance edges remembered.
 const MAX_PAIRS: usize = 1 << 16;
 
 #[derive(Debug, Clone, Copy)]
@@ -44,17 +55,26 @@ struct Witness {
     thread: String,
     first: Hold,
     then: Hold,
+    /// The other locks (addresses) the thread held throughout, every time this edge was
+    /// seen: its gates.
+    gates: Vec<usize>,
 }
+
+/// Edges out of each node: class → class, or (same class) lock → lock.
+type Edges = HashMap<usize, HashMap<usize, Witness>>;
 
 #[derive(Default)]
 struct Graph {
-    edges: HashMap<usize, HashMap<usize, Witness>>,
+    edges: Edges,
     classes: HashSet<usize>,
-    /// Same-class pairs: (lower addr, higher addr) → whether the lower was taken first.
-    pairs: HashMap<(usize, usize), (bool, Witness)>,
-    /// For each address in `pairs`, the addresses it is paired with (so a dropped lock
-    /// finds its pairs without a scan).
+    /// Same-class nesting: lock address → lock address, in the order taken.
+    instances: Edges,
+    /// Edges in `instances`.
+    instance_edges: usize,
+    /// For each address in `instances`, the addresses it has edges with either way (so
+    /// a dropped lock finds its edges without a scan).
     partners: HashMap<usize, Vec<usize>>,
+    /// Closing edges already reported, as (lower, higher) node.
     reported: HashSet<(usize, usize)>,
     warned_full: bool,
 }
@@ -286,6 +306,10 @@ fn unseen_edge(t: &mut PerThread, me: u64, new: &Hold) -> bool {
         return false;
     }
     let checked = me & crate::check::CHECKED != 0;
+    if checked && !observe::lock_order() {
+        // Opt-in under the checker too: exploration finds the real cycles.
+        return false;
+    }
     t.known.refresh();
     let PerThread { held, known } = t;
     held.iter().any(|h| {
@@ -299,20 +323,38 @@ fn unseen_edge(t: &mut PerThread, me: u64, new: &Hold) -> bool {
 #[inline(never)]
 fn add_unseen_edges(me: u64, new: Hold) {
     let checked = me & crate::check::CHECKED != 0;
-    let pending: Vec<Hold> = with_thread(|t| {
+    let (pending, mine): (Vec<Hold>, Vec<usize>) = with_thread(|t| {
         let PerThread { held, known } = t;
-        held.iter()
+        let mine = held
+            .iter()
+            .filter(|h| h.thread == me && h.hold.object.addr != new.object.addr)
+            .map(|h| h.hold.object.addr)
+            .collect();
+        let pending = held
+            .iter()
             .filter(|h| h.thread == me && h.hold.object.addr != new.object.addr)
             .filter(|h| checked || !known.contains(&h.hold, &new))
             .map(|h| h.hold)
-            .collect()
+            .collect();
+        (pending, mine)
     });
     let mut reports = Vec::new();
     for old in pending {
-        if let Some(report) = add_edge(old, new) {
+        // The gates of this edge: every other lock the thread holds now.
+        let mut gates: Vec<usize> = mine
+            .iter()
+            .copied()
+            .filter(|&a| a != old.object.addr)
+            .collect();
+        gates.sort_unstable();
+        gates.dedup();
+        let gated = !gates.is_empty();
+        if let Some(report) = add_edge(old, new, gates) {
             reports.push(report);
         }
-        if !checked {
+        // A gated edge is looked at again next time: taken once without its gate, it
+        // loses it (and may close a cycle then).
+        if !checked && !gated {
             with_thread(|t| t.known.insert(&old, &new));
         }
     }
@@ -372,6 +414,7 @@ fn forget(addr: usize) {
         let _ = CHECKED_GRAPH.try_with(|g| forget_in(&mut g.borrow_mut(), addr));
         return;
     }
+    crate::wait::object::forget_number(addr);
     let forgot = GRAPH
         .lock()
         .as_mut()
@@ -387,14 +430,20 @@ fn forget_in(graph: &mut Graph, addr: usize) -> bool {
     let Some(partners) = graph.partners.remove(&addr) else {
         return false;
     };
+    if let Some(out) = graph.instances.remove(&addr) {
+        graph.instance_edges -= out.len();
+    }
     for other in partners {
-        let key = (addr.min(other), addr.max(other));
-        graph.pairs.remove(&key);
-        graph.reported.remove(&key);
+        if let Some(out) = graph.instances.get_mut(&other) {
+            if out.remove(&addr).is_some() {
+                graph.instance_edges -= 1;
+            }
+        }
         if let Some(list) = graph.partners.get_mut(&other) {
             list.retain(|&a| a != addr);
         }
     }
+    graph.reported.retain(|&(a, b)| a != addr && b != addr);
     true
 }
 
@@ -414,18 +463,23 @@ fn thread_name() -> String {
     crate::thread::current().name().to_string()
 }
 
-fn add_edge(old: Hold, new: Hold) -> Option<DeadlockReport> {
+fn add_edge(old: Hold, new: Hold, gates: Vec<usize>) -> Option<DeadlockReport> {
     if crate::check::active() {
-        return CHECKED_GRAPH.with(|g| add_edge_to(&mut g.borrow_mut(), old, new));
+        return CHECKED_GRAPH.with(|g| add_edge_to(&mut g.borrow_mut(), old, new, gates));
     }
     let mut guard = GRAPH.lock();
-    add_edge_to(guard.get_or_insert_with(Graph::default), old, new)
+    add_edge_to(guard.get_or_insert_with(Graph::default), old, new, gates)
 }
 
-fn add_edge_to(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport> {
+fn add_edge_to(
+    graph: &mut Graph,
+    old: Hold,
+    new: Hold,
+    gates: Vec<usize>,
+) -> Option<DeadlockReport> {
     let (a, b) = (old.class(), new.class());
     if a == b {
-        return same_class(graph, old, new);
+        return same_class(graph, old, new, gates);
     }
     for class in [a, b] {
         if !graph.classes.contains(&class) {
@@ -443,20 +497,12 @@ fn add_edge_to(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport
             graph.classes.insert(class);
         }
     }
-    let witness = Witness {
-        thread: thread_name(),
-        first: old,
-        then: new,
-    };
-    if graph.edges.get(&a).is_some_and(|m| m.contains_key(&b)) {
-        return None;
-    }
-    // Does b already reach a? Then a → b closes a cycle.
-    let path = find_path(graph, b, a);
-    graph.edges.entry(a).or_default().insert(b, witness.clone());
-    let path = path?;
-    let key = (a.min(b), a.max(b));
-    if !graph.reported.insert(key) {
+    let witness = witness(old, new, gates);
+    let witness = record(&mut graph.edges, a, b, witness)?;
+    // Does b already reach a (through edges with gates apart from this one's)? Then
+    // a → b closes a cycle.
+    let path = find_path(&graph.edges, b, a, &witness.gates)?;
+    if !graph.reported.insert((a.min(b), a.max(b))) {
         return None;
     }
     let mut text = String::from(
@@ -471,24 +517,57 @@ fn add_edge_to(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport
     Some(DeadlockReport::new(DeadlockKind::PotentialLockOrder, text))
 }
 
-fn same_class(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport> {
-    let (lo, hi) = (
-        old.object.addr.min(new.object.addr),
-        old.object.addr.max(new.object.addr),
-    );
-    let lower_first = old.object.addr == lo;
-    let witness = Witness {
+fn witness(old: Hold, new: Hold, gates: Vec<usize>) -> Witness {
+    let name = |o: Object| crate::wait::object::numbered(o);
+    Witness {
         thread: thread_name(),
-        first: old,
-        then: new,
-    };
-    match graph.pairs.get(&(lo, hi)) {
+        first: Hold {
+            object: name(old.object),
+            ..old
+        },
+        then: Hold {
+            object: name(new.object),
+            ..new
+        },
+        gates,
+    }
+}
+
+/// Put the edge `a → b` in `edges`; the edge as it stands now if it is new or lost a
+/// gate (so a cycle through it must be looked for), `None` if nothing changed.
+fn record(edges: &mut Edges, a: usize, b: usize, witness: Witness) -> Option<Witness> {
+    let out = edges.entry(a).or_default();
+    match out.get_mut(&b) {
         None => {
-            if graph.pairs.len() < MAX_PAIRS {
-                graph.pairs.insert((lo, hi), (lower_first, witness));
-                graph.partners.entry(lo).or_default().push(hi);
-                graph.partners.entry(hi).or_default().push(lo);
-            } else if !graph.warned_full {
+            out.insert(b, witness.clone());
+            Some(witness)
+        }
+        Some(known) => {
+            let before = known.gates.len();
+            known.gates.retain(|g| witness.gates.contains(g));
+            if known.gates.len() == before {
+                return None;
+            }
+            // Seen now with fewer gates: report it as taken now.
+            let gates = known.gates.clone();
+            Some(Witness { gates, ..witness })
+        }
+    }
+}
+
+/// Locks of one class: an edge per pair of instances, in the order taken; a path back
+/// closes a ring of any length.
+fn same_class(
+    graph: &mut Graph,
+    old: Hold,
+    new: Hold,
+    gates: Vec<usize>,
+) -> Option<DeadlockReport> {
+    let (a, b) = (old.object.addr, new.object.addr);
+    let fresh = !graph.instances.get(&a).is_some_and(|m| m.contains_key(&b));
+    if fresh {
+        if graph.instance_edges >= MAX_PAIRS {
+            if !graph.warned_full {
                 graph.warned_full = true;
                 eprintln!(
                     "heddle: lock-order graph is full ({MAX_PAIRS} pairs of same-class locks); \
@@ -496,56 +575,104 @@ fn same_class(graph: &mut Graph, old: Hold, new: Hold) -> Option<DeadlockReport>
                      real deadlocks)"
                 );
             }
-            None
+            return None;
         }
-        Some((seen, _)) if *seen == lower_first => None,
-        Some((_, earlier)) => {
-            if !graph.reported.insert((lo, hi)) {
-                return None;
-            }
-            Some(DeadlockReport::new(
-                DeadlockKind::PotentialLockOrder,
-                format!(
-                    "heddle: POTENTIAL DEADLOCK (lock order): two locks of one class were taken \
-                     in both orders; no thread is blocked yet.\n  now: {}\n  earlier: {}\n  \
-                     fix: take locks of one class in a fixed order (e.g. by id)\n",
-                    describe(&witness),
-                    describe(earlier)
-                ),
-            ))
-        }
+        graph.instance_edges += 1;
+        graph.partners.entry(a).or_default().push(b);
+        graph.partners.entry(b).or_default().push(a);
     }
+    let witness = witness(old, new, gates);
+    let witness = record(&mut graph.instances, a, b, witness)?;
+    let path = find_path(&graph.instances, b, a, &witness.gates)?;
+    if !graph.reported.insert((a.min(b), a.max(b))) {
+        return None;
+    }
+    let mut text = if path.len() == 1 {
+        String::from(
+            "heddle: POTENTIAL DEADLOCK (lock order): two locks of one class were taken \
+             in both orders; no thread is blocked yet.\n",
+        )
+    } else {
+        let ring: Vec<String> = std::iter::once(&witness)
+            .chain(&path)
+            .map(|w| w.first.object.to_string())
+            .collect();
+        format!(
+            "heddle: POTENTIAL DEADLOCK (lock order): {} locks of one class were taken in \
+             a ring ({} → back to the first); no thread is blocked yet.\n",
+            ring.len(),
+            ring.join(" → ")
+        )
+    };
+    let _ = writeln!(text, "  now: {}", describe(&witness));
+    for w in &path {
+        let _ = writeln!(text, "  earlier: {}", describe(w));
+    }
+    text.push_str("  fix: take locks of one class in a fixed order (e.g. by id)\n");
+    Some(DeadlockReport::new(DeadlockKind::PotentialLockOrder, text))
 }
 
-/// Edges along a path from `from` to `to`, if any (breadth-first, so the shortest).
-fn find_path(graph: &Graph, from: usize, to: usize) -> Option<Vec<Witness>> {
-    let mut previous: HashMap<usize, usize> = HashMap::new();
-    let mut frontier = vec![from];
-    let mut seen = HashSet::from([from]);
-    while !frontier.is_empty() {
-        let mut next = Vec::new();
-        for node in frontier {
-            if node == to {
-                let mut path = Vec::new();
-                let mut at = to;
-                while at != from {
-                    let p = previous[&at];
-                    path.push(graph.edges[&p][&at].clone());
-                    at = p;
-                }
-                path.reverse();
-                return Some(path);
-            }
-            for &succ in graph.edges.get(&node).into_iter().flat_map(|m| m.keys()) {
-                if seen.insert(succ) {
-                    previous.insert(succ, node);
-                    next.push(succ);
-                }
-            }
+/// Nodes a path search may visit before it gives up (and reports nothing): the graph
+/// is small in practice, and a missed report is better than a slow lock.
+const SEARCH_BUDGET: usize = 20_000;
+
+/// Edges along a path from `from` to `to` whose gates are pairwise apart and apart from
+/// `gates` (an edge that shares a gate with another cannot run at the same time as it),
+/// if any. Depth-first over simple paths, shortest-first at each node.
+fn find_path(edges: &Edges, from: usize, to: usize, gates: &[usize]) -> Option<Vec<Witness>> {
+    fn walk(
+        edges: &Edges,
+        node: usize,
+        to: usize,
+        held: &mut Vec<usize>,
+        on_path: &mut Vec<usize>,
+        path: &mut Vec<Witness>,
+        budget: &mut usize,
+    ) -> bool {
+        if node == to {
+            return true;
         }
-        frontier = next;
+        let Some(out) = edges.get(&node) else {
+            return false;
+        };
+        // The direct edge to the target first, so a two-lock inversion names one edge.
+        let mut next: Vec<(&usize, &Witness)> = out.iter().collect();
+        next.sort_by_key(|(&succ, _)| (succ != to, succ));
+        for (&succ, w) in next {
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            if on_path.contains(&succ) || w.gates.iter().any(|g| held.contains(g)) {
+                continue;
+            }
+            let mark = held.len();
+            held.extend_from_slice(&w.gates);
+            on_path.push(succ);
+            path.push(w.clone());
+            if walk(edges, succ, to, held, on_path, path, budget) {
+                return true;
+            }
+            path.pop();
+            on_path.pop();
+            held.truncate(mark);
+        }
+        false
     }
-    None
+    let mut held = gates.to_vec();
+    let mut on_path = vec![from];
+    let mut path = Vec::new();
+    let mut budget = SEARCH_BUDGET;
+    walk(
+        edges,
+        from,
+        to,
+        &mut held,
+        &mut on_path,
+        &mut path,
+        &mut budget,
+    )
+    .then_some(path)
 }
 
 fn describe(w: &Witness) -> String {

@@ -1,6 +1,7 @@
 //! Deadlock reports: what was found, in words a person can act on.
 
 use std::fmt;
+use std::sync::Once;
 
 /// Which detector produced a [`DeadlockReport`].
 ///
@@ -75,3 +76,29 @@ impl fmt::Display for DeadlockReport {
 }
 
 impl std::error::Error for DeadlockReport {}
+
+static HOOK: Once = Once::new();
+
+/// Make an uncaught report print once, as the panic message, instead of the default
+/// hook's `Box<dyn Any>` line next to a copy printed beforehand. Installed the first
+/// time a report panics; it wraps whatever hook is there and hands it every other
+/// panic, and the panics of checked threads (the checker reports those itself, once
+/// per exploration, not once per re-execution while it shrinks and replays).
+pub(crate) fn print_when_uncaught() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            match info.payload().downcast_ref::<DeadlockReport>() {
+                Some(report) if !crate::check::active() => {
+                    let name = crate::thread::current().name().to_string();
+                    let at = info
+                        .location()
+                        .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+                        .unwrap_or_default();
+                    eprintln!("\nthread '{name}' panicked{at}:\n{report}");
+                }
+                _ => previous(info),
+            }
+        }));
+    });
+}

@@ -142,9 +142,13 @@ impl Builder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let prefix = self
-            .prefix
-            .unwrap_or_else(|| format!("ThreadPool-{}", POOLS.fetch_add(1, Ordering::Relaxed)));
+        let prefix = self.prefix.unwrap_or_else(|| {
+            // Under the checker numbered per execution (replays show the same names).
+            let n = crate::check::next_number("ThreadPool")
+                .map(|n| n as usize - 1)
+                .unwrap_or_else(|| POOLS.fetch_add(1, Ordering::Relaxed));
+            format!("ThreadPool-{n}")
+        });
         ThreadPool::start(
             workers,
             prefix,

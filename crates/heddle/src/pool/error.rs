@@ -360,7 +360,10 @@ impl Error for BuildError {
 
 /// The message of a panic payload, as [`FutureError::Panicked`] carries it.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
+    // A deadlock report unwinding a task: its text (issue 12).
+    if let Some(report) = payload.downcast_ref::<crate::deadlock::DeadlockReport>() {
+        report.to_string()
+    } else if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()

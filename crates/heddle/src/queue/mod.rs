@@ -279,7 +279,8 @@ impl<T> Shared<T> {
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutTimeoutError<T>> {
         let at = Location::caller();
         if let Core::Zero(z) = &self.core {
-            return z.put_until(&self.getters, &self.putters, item, deadline);
+            let what = self.waiting("put", at);
+            return z.put_until(&self.getters, &self.putters, item, deadline, &what);
         }
         let mut item = item;
         let mut spin = SpinWait::new();
@@ -329,7 +330,8 @@ impl<T> Shared<T> {
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
         let at = Location::caller();
         if let Core::Zero(z) = &self.core {
-            return z.get_until(&self.getters, &self.putters, deadline);
+            let what = self.waiting("get", at);
+            return z.get_until(&self.getters, &self.putters, deadline, &what);
         }
         let mut spin = SpinWait::new();
         loop {

@@ -54,7 +54,7 @@ use std::time::Instant;
 use super::error::{GetTimeoutError, PutTimeoutError, TryGetError, TryPutError};
 use super::side::Side;
 use crate::wait::sys::{AtomicBool, AtomicU64, Mutex, UnsafeCell};
-use crate::wait::{SpinWait, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
+use crate::wait::{SpinWait, WaitFor, WaitQueue, WaitResult, TOKEN_HANDOFF, TOKEN_RETRY};
 
 /// The tag of a waiter without a packet (async getters): never a valid address.
 pub(super) const NO_PACKET: u64 = 0;
@@ -475,6 +475,7 @@ impl<T> Zero<T> {
         putters: &Side,
         value: T,
         deadline: Option<Instant>,
+        what: &WaitFor,
     ) -> Result<(), PutTimeoutError<T>> {
         let mut slot = Some(value);
         loop {
@@ -491,7 +492,7 @@ impl<T> Zero<T> {
             // a getter arriving now can pull at once).
             let mut packet = Packet::for_thread(slot.take());
             let result = putters.wait(
-                None,
+                Some(what),
                 packet.tag(),
                 || !self.is_shut(),
                 || {
@@ -523,6 +524,7 @@ impl<T> Zero<T> {
         getters: &Side,
         putters: &Side,
         deadline: Option<Instant>,
+        what: &WaitFor,
     ) -> Result<T, GetTimeoutError> {
         loop {
             if let Some(v) = self.try_pull(putters) {
@@ -536,7 +538,7 @@ impl<T> Zero<T> {
             }
             let mut packet = Packet::for_thread(None);
             let result = getters.wait(
-                None,
+                Some(what),
                 packet.tag(),
                 || !putters.has_sleepers() && !self.is_shut(),
                 || {

@@ -219,6 +219,9 @@ impl RawLock {
     /// Release around a condition wait: the hold is logically kept, so no hooks run.
     /// Returns what [`relock_after_wait`](Self::relock_after_wait) needs.
     pub(crate) fn unlock_for_wait(&self) -> bool {
+        // Under the checker this step touches the lock (for partial-order reduction).
+        #[cfg(not(loom))]
+        crate::check::touch(self as *const Self as usize);
         let tracked = self.state.load(Ordering::Relaxed) & TRACKED != 0;
         if tracked {
             self.state.fetch_and(!TRACKED, Ordering::Relaxed);
@@ -236,6 +239,8 @@ impl RawLock {
         at: &'static Location<'static>,
         deadline: Option<Instant>,
     ) -> bool {
+        #[cfg(not(loom))]
+        crate::check::touch(self as *const Self as usize);
         let tracked = if tracked { TRACKED } else { 0 };
         self.lock_word(
             local::thread_id() << OWNER_SHIFT | LOCKED | tracked,

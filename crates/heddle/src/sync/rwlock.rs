@@ -874,8 +874,12 @@ impl<T: ?Sized> RwLock<T> {
             hold.taken();
         }
         let read = matches!(mode, Mode::Read | Mode::TryRead);
-        if checked && !read {
-            crate::check::acquired(object.addr);
+        if checked {
+            if read {
+                crate::check::acquired_read(object.addr);
+            } else {
+                crate::check::acquired(object.addr);
+            }
         }
         // A checked thread's deadlocks are the checker's to report; checked threads
         // also share one OS thread, whose table of read holds is not theirs.
@@ -901,6 +905,8 @@ impl<T: ?Sized> RwLock<T> {
             });
             if write {
                 crate::check::released(object.addr);
+            } else {
+                crate::check::released_read(object.addr);
             }
         }
         crate::deadlock::on_release(local::thread_id(), object.addr);

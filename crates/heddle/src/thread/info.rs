@@ -339,6 +339,19 @@ fn checked_current() -> ThreadInfo {
     })
 }
 
+/// The name of the checked thread whose `Meta` is at `addr`, if this OS thread runs it.
+pub(super) fn checked_name_of(addr: usize) -> Option<String> {
+    CHECKED
+        .try_with(|m| {
+            m.borrow()
+                .values()
+                .find(|i| Arc::as_ptr(&i.meta) as usize == addr)
+                .map(|i| i.meta.name.to_string())
+        })
+        .ok()
+        .flatten()
+}
+
 /// Forget the infos of a finished checked run.
 pub(crate) fn clear_checked() {
     CHECKED.with(|m| m.borrow_mut().clear());

@@ -87,6 +87,7 @@ pub(crate) use info::clear_checked;
 pub use info::{current, main_thread, ThreadInfo};
 // (lab helper) `thread::sleep`, through the seam: the dump shows SLEEPING.
 mod sleep;
+pub(crate) use registry::name_of;
 pub use registry::{active_count, enumerate, main, wait_non_daemon, wait_non_daemon_timeout};
 pub use sleep::sleep;
 
@@ -216,7 +217,11 @@ where
         } = self;
         let daemon = daemon.unwrap_or_else(creator_is_daemon);
         let name = name
-            .unwrap_or_else(|| format!("Thread-{}", info::next_number()))
+            // Under the checker numbered per execution, so a replay shows the same names.
+            .unwrap_or_else(|| {
+                let n = crate::check::next_number("Thread").unwrap_or_else(info::next_number);
+                format!("Thread-{n}")
+            })
             .into_boxed_str();
         let os_name = name.split('\0').next().unwrap_or_default().to_owned();
         let meta = Arc::new(Meta::starting(name, daemon));
@@ -286,6 +291,7 @@ where
     let name = meta.name.to_string();
     crate::check::spawn(
         name,
+        Arc::as_ptr(&meta) as usize,
         at,
         Box::new(move || {
             thread_meta.mark_running();

@@ -28,6 +28,21 @@ static REGISTRY: Mutex<Registry> = parking_lot::const_mutex(Registry {
 /// Where `wait_non_daemon` sleeps until the non-daemon count drops.
 static NON_DAEMON_EXITED: WaitQueue = WaitQueue::new();
 
+/// The name of the live thread whose `Meta` is at `addr` (what a join waits on), for
+/// reports; checked threads are looked up among the running execution's.
+pub(crate) fn name_of(addr: usize) -> Option<String> {
+    let is = |m: &Arc<Meta>| Arc::as_ptr(m) as usize == addr;
+    if let Some(name) = info::checked_name_of(addr) {
+        return Some(name);
+    }
+    let registry = REGISTRY.lock();
+    registry
+        .live
+        .values()
+        .find(|m| is(m))
+        .map(|m| m.name.to_string())
+}
+
 /// Enter a thread about to be spawned; the key removes it again.
 pub(super) fn register(meta: &Arc<Meta>) -> u64 {
     let mut registry = REGISTRY.lock();

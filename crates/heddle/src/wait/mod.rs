@@ -23,7 +23,7 @@
 mod backoff;
 pub(crate) mod fence;
 pub(crate) mod local;
-mod object;
+pub(crate) mod object;
 pub(crate) mod observe;
 pub(crate) mod parker;
 mod queue;
