@@ -400,6 +400,7 @@ fn build(only: Option<&[u64]>) -> Dump {
                             kind: "RwLock",
                             addr,
                             site: None,
+                            instance: 0,
                         },
                         |w| w.object,
                     );
