@@ -9,6 +9,12 @@
 //!   `unbounded`: producers put their share of the messages, consumers get theirs;
 //! * `rendezvous round trip`: two threads ping-pong over two zero-capacity queues; the
 //!   figure is per round trip (two hand-offs, each a wake-up).
+//! * `select 2 queues ...`: two producers each fill their own queue, one consumer
+//!   takes every message through a select over gets on both (heddle's `Select` against
+//!   crossbeam's `Select`, each reused across selections; ns per message);
+//! * `select rendezvous round trip`: the ping-pong with a fresh select on both ends of
+//!   every hand-off (a select's put meets a select's get: Go's unbuffered channels in
+//!   a `select`); ns per round trip.
 //!
 //! std's `Receiver` cannot be shared, so std has no `mpmc` figures; Python has no
 //! rendezvous queue.
@@ -310,6 +316,165 @@ fn rendezvous_case(cfg: &Config) -> Case {
         .measure(cfg)
 }
 
+/// Two producers, each on its own queue; one consumer selects over gets on both.
+fn heddle_select(cap: Cap, total: u64) -> Duration {
+    use heddle::queue::{Queue, Select};
+    let per = total.div_ceil(2).max(1);
+    let make = || match cap {
+        Cap::Bounded(n) => Queue::<u64>::bounded(n),
+        Cap::Unbounded => Queue::unbounded(),
+    };
+    let qs = [make(), make()];
+    let start = Barrier::new(3);
+    std::thread::scope(|sc| {
+        for q in &qs {
+            let start = &start;
+            sc.spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    q.put(i).unwrap();
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        let mut sel = Select::new();
+        sel.get(&qs[0]);
+        sel.get(&qs[1]);
+        let mut sum = 0u64;
+        for _ in 0..2 * per {
+            let op = sel.select();
+            let i = op.index();
+            sum = sum.wrapping_add(op.get(&qs[i]).unwrap());
+        }
+        std::hint::black_box(sum);
+        t0.elapsed().mul_f64(total as f64 / (2 * per) as f64)
+    })
+}
+
+/// [`heddle_select`] with crossbeam's channels and `Select`.
+fn crossbeam_select(cap: Cap, total: u64) -> Duration {
+    use crossbeam_channel::Select;
+    let per = total.div_ceil(2).max(1);
+    let make = || match cap {
+        Cap::Bounded(n) => crossbeam_channel::bounded::<u64>(n),
+        Cap::Unbounded => crossbeam_channel::unbounded(),
+    };
+    let (chans_s, chans_r): (Vec<_>, Vec<_>) = [make(), make()].into_iter().unzip();
+    let start = Barrier::new(3);
+    std::thread::scope(|sc| {
+        // Senders stay alive until the consumer is done: a disconnected channel is
+        // always ready in crossbeam's select.
+        for s in &chans_s {
+            let start = &start;
+            sc.spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    s.send(i).unwrap();
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        let mut sel = Select::new();
+        sel.recv(&chans_r[0]);
+        sel.recv(&chans_r[1]);
+        let mut sum = 0u64;
+        for _ in 0..2 * per {
+            let op = sel.select();
+            let i = op.index();
+            sum = sum.wrapping_add(op.recv(&chans_r[i]).unwrap());
+        }
+        std::hint::black_box(sum);
+        t0.elapsed().mul_f64(total as f64 / (2 * per) as f64)
+    })
+}
+
+fn select_case(cfg: &Config, name: &str, cap: Cap) -> Case {
+    CaseBuilder::new(name, Unit::NsPerOp)
+        .add("heddle", move |n| heddle_select(cap, n))
+        .add("crossbeam", move |n| crossbeam_select(cap, n))
+        .measure(cfg)
+}
+
+/// `iters` round trips over two rendezvous queues, every hand-off a fresh select on
+/// both ends.
+fn heddle_select_round_trips(iters: u64) -> Duration {
+    use heddle::queue::{Queue, Select};
+    let (ping, pong) = (Queue::<u64>::bounded(0), Queue::<u64>::bounded(0));
+    let start = Barrier::new(2);
+    let get = |q: &Queue<u64>| {
+        let mut sel = Select::new();
+        sel.get(q);
+        sel.select().get(q).unwrap()
+    };
+    let put = |q: &Queue<u64>, v| {
+        let mut sel = Select::new();
+        sel.put(q);
+        sel.select().put(q, v).unwrap();
+    };
+    std::thread::scope(|sc| {
+        let (start, ping, pong) = (&start, &ping, &pong);
+        sc.spawn(move || {
+            start.wait();
+            for _ in 0..iters {
+                let v = get(ping);
+                put(pong, v + 1);
+            }
+        });
+        start.wait();
+        let t0 = Instant::now();
+        for i in 0..iters {
+            put(ping, i);
+            std::hint::black_box(get(pong));
+        }
+        t0.elapsed()
+    })
+}
+
+/// [`heddle_select_round_trips`] with crossbeam's zero-capacity channels and `Select`.
+fn crossbeam_select_round_trips(iters: u64) -> Duration {
+    use crossbeam_channel::{Receiver, Select, Sender};
+    let (ping_s, ping_r) = crossbeam_channel::bounded::<u64>(0);
+    let (pong_s, pong_r) = crossbeam_channel::bounded::<u64>(0);
+    let start = Barrier::new(2);
+    let get = |r: &Receiver<u64>| {
+        let mut sel = Select::new();
+        sel.recv(r);
+        sel.select().recv(r).unwrap()
+    };
+    let put = |s: &Sender<u64>, v| {
+        let mut sel = Select::new();
+        sel.send(s);
+        sel.select().send(s, v).unwrap();
+    };
+    std::thread::scope(|sc| {
+        let start = &start;
+        let (ping_r, pong_s) = (&ping_r, &pong_s);
+        sc.spawn(move || {
+            start.wait();
+            for _ in 0..iters {
+                let v = get(ping_r);
+                put(pong_s, v + 1);
+            }
+        });
+        start.wait();
+        let t0 = Instant::now();
+        for i in 0..iters {
+            put(&ping_s, i);
+            std::hint::black_box(get(&pong_r));
+        }
+        t0.elapsed()
+    })
+}
+
+fn select_round_trip_case(cfg: &Config) -> Case {
+    CaseBuilder::new("select rendezvous round trip", Unit::NsPerOp)
+        .add("heddle", heddle_select_round_trips)
+        .add("crossbeam", crossbeam_select_round_trips)
+        .measure(cfg)
+}
+
 /// A pipe case's capacity, producers and consumers; `None` for the rendezvous round
 /// trip.
 type Spec = Option<(Cap, usize, usize)>;
@@ -326,6 +491,13 @@ fn cases() -> Vec<(String, Spec)> {
         }
     }
     out.push(("rendezvous round trip".to_owned(), None));
+    for cap in [Cap::Bounded(1024), Cap::Unbounded] {
+        out.push((
+            format!("select 2 queues, 2->1 {}", capacity_name(cap)),
+            None,
+        ));
+    }
+    out.push(("select rendezvous round trip".to_owned(), None));
     out.push((
         "spsc bounded(1024) with task_done, join waiter".to_owned(),
         None,
@@ -362,6 +534,16 @@ pub fn run(cfg: &Config, report: &mut Report) {
         let mut case = match spec {
             Some((cap, p, c)) => pipe_case(cfg, &name, cap, p, c),
             None if name.starts_with("spsc bounded(1024) with task_done") => task_done_case(cfg),
+            None if name == "select rendezvous round trip" => select_round_trip_case(cfg),
+            None if name.starts_with("select 2 queues") => select_case(
+                cfg,
+                &name,
+                if name.ends_with("unbounded") {
+                    Cap::Unbounded
+                } else {
+                    Cap::Bounded(1024)
+                },
+            ),
             None => rendezvous_case(cfg),
         };
         if let Some(py) = &py {

@@ -830,7 +830,57 @@ fn map_timeout_yields_what_finished_then_times_out() {
 }
 
 #[test]
-fn map_is_lazy_and_bounded() {
+fn map_starts_work_at_the_call() {
+    // Python's `Executor.map` submits at the call: the pool is busy before `next()`.
+    let pool = pool(2);
+    let ran = Event::new();
+    let r = ran.clone();
+    let it = pool.map(0..3, move |i| {
+        r.set();
+        i
+    });
+    assert!(
+        ran.wait_timeout(LONG),
+        "nothing ran before the first next()"
+    );
+    assert_eq!(it.map(Result::unwrap).collect::<Vec<_>>(), [0, 1, 2]);
+
+    let ran = Event::new();
+    let r = ran.clone();
+    let it = pool.map_unordered(0..3, move |i| {
+        r.set();
+        i
+    });
+    assert!(
+        ran.wait_timeout(LONG),
+        "map_unordered: nothing ran before next()"
+    );
+    assert_eq!(it.map(Result::unwrap).sum::<i32>(), 3);
+}
+
+#[test]
+fn map_then_shutdown_without_waiting_yields_the_submitted_results() {
+    // The first window (four chunks per worker) is submitted at the call, so a
+    // shutdown right after still runs it; items beyond it are refused.
+    let pool = pool(1);
+    let it = pool.map(0..6, |i| i * 10);
+    pool.shutdown(false, false);
+    let got: Vec<_> = it.collect();
+    assert_eq!(
+        got,
+        [
+            Ok(0),
+            Ok(10),
+            Ok(20),
+            Ok(30),
+            Err(FutureError::ShutDown),
+            Err(FutureError::ShutDown)
+        ]
+    );
+}
+
+#[test]
+fn map_is_bounded() {
     let pool = pool(2);
     let started = Arc::new(AtomicUsize::new(0));
     let s = Arc::clone(&started);
@@ -841,14 +891,10 @@ fn map_is_lazy_and_bounded() {
         })
         .chunksize(5)
         .in_flight(20);
-    assert_eq!(
-        started.load(Ordering::SeqCst),
-        0,
-        "nothing before the first next()"
-    );
     for expected in 0..100 {
         assert_eq!(it.next(), Some(Ok(expected)));
-        // At most `in_flight` items beyond those yielded (plus the chunk being read).
+        // At most `in_flight` items beyond those yielded (plus the chunk being read;
+        // the first window, 8 items, is smaller).
         let ahead = started.load(Ordering::SeqCst) - (expected + 1);
         assert!(ahead <= 20 + 5, "{ahead} items ahead");
     }

@@ -136,7 +136,16 @@ fn as_completed_zero_timeout_yields_the_done_ones_then_times_out() {
         match item {
             Ok(f) => yielded.push(f),
             Err(e) => {
-                assert_eq!(e, FutureError::TimedOut);
+                // Python: "TimeoutError: 1 (of 4) futures unfinished".
+                assert_eq!(
+                    e,
+                    FutureError::Unfinished {
+                        unfinished: 1,
+                        total: 4
+                    }
+                );
+                assert!(e.to_string().contains("1 (of 4) futures unfinished"), "{e}");
+                assert!(e.is_timeout());
                 timed_out = true;
             }
         }
@@ -215,7 +224,18 @@ fn as_completed_timeout_counts_from_the_call_and_reports_once() {
     let fs = vec![fx.blocked(), fx.blocked()];
     let mut it = as_completed(fs, Some(SHORT));
     assert_eq!(it.remaining(), 2);
-    assert_eq!(it.next().unwrap().unwrap_err(), FutureError::TimedOut);
+    let err = it.next().unwrap().unwrap_err();
+    assert_eq!(
+        err,
+        FutureError::Unfinished {
+            unfinished: 2,
+            total: 2
+        }
+    );
+    assert!(
+        err.to_string().contains("2 (of 2) futures unfinished"),
+        "{err}"
+    );
     assert!(it.next().is_none(), "the iterator ends after the timeout");
     let rest = it.into_remaining();
     assert_eq!(rest.len(), 2);

@@ -352,6 +352,21 @@ impl<T> Core<T> {
         });
     }
 
+    /// For `Debug`: `None` unless finished; else whether the value is there
+    /// (`Ok(true)`) or was taken (`Ok(false)`), or the error.
+    pub(crate) fn peek(&self) -> Option<Result<bool, &FutureError>> {
+        if self.state() != FINISHED {
+            return None;
+        }
+        // SAFETY: FINISHED was acquired above; the slot is only moved out of by the
+        // future's owner through `&mut`, which our caller's shared borrow excludes.
+        Some(match unsafe { &*self.result.get() } {
+            Some(Ok(_)) => Ok(true),
+            Some(Err(err)) => Err(err),
+            None => Ok(false),
+        })
+    }
+
     /// Whether the task finished by panicking (or failed because the pool broke).
     pub(crate) fn is_panicked(&self) -> bool {
         if self.state() != FINISHED {

@@ -42,7 +42,7 @@ pub enum FutureError {
     /// [`result_timeout`](super::Future::result_timeout) or `.await` that returned
     /// it. A future hands its value over once.
     Taken,
-    /// The task could not be submitted because the pool was shut down (a lazy
+    /// The task could not be submitted because the pool was shut down (a
     /// [`map`](super::ThreadPool::map) reached items after a shutdown). Python raises
     /// `RuntimeError` from `submit`.
     ShutDown,
@@ -52,6 +52,20 @@ pub enum FutureError {
         /// Why the pool broke.
         message: String,
     },
+    /// [`as_completed`](super::as_completed)'s timeout expired with `unfinished` of the
+    /// `total` futures given still pending (Python's `TimeoutError: 2 (of 4) futures
+    /// unfinished`). They go on: [`AsCompleted::into_remaining`](super::AsCompleted::into_remaining)
+    /// gives them back to wait for again.
+    Unfinished {
+        /// Futures not done when the timeout expired.
+        unfinished: usize,
+        /// Distinct futures given to `as_completed`.
+        total: usize,
+    },
+    /// A hand-made future's [`Completer`](super::Completer) was dropped without
+    /// completing it: whatever was to produce the value is gone (it panicked, or
+    /// returned without calling `set_result`), so no value will ever come.
+    Abandoned,
 }
 
 impl FutureError {
@@ -67,8 +81,21 @@ impl FutureError {
     pub fn is_panic(&self) -> bool {
         matches!(
             self,
-            FutureError::Panicked { .. } | FutureError::Broken { .. }
+            FutureError::Panicked { .. } | FutureError::Broken { .. } | FutureError::Abandoned
         )
+    }
+
+    /// Whether a wait gave up at its timeout ([`TimedOut`](Self::TimedOut), or
+    /// [`Unfinished`](Self::Unfinished) from `as_completed`): the work goes on.
+    ///
+    /// ```
+    /// use heddle::pool::FutureError;
+    /// assert!(FutureError::TimedOut.is_timeout());
+    /// assert!(FutureError::Unfinished { unfinished: 2, total: 4 }.is_timeout());
+    /// assert!(!FutureError::Cancelled.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, FutureError::TimedOut | FutureError::Unfinished { .. })
     }
 }
 
@@ -90,11 +117,81 @@ impl fmt::Display for FutureError {
                 f,
                 "the task was not run: the pool is broken ({message}); build a new pool"
             ),
+            FutureError::Unfinished { unfinished, total } => write!(
+                f,
+                "timed out: {unfinished} (of {total}) futures unfinished; they go on, wait \
+                 for them again (AsCompleted::into_remaining)"
+            ),
+            FutureError::Abandoned => f.write_str(
+                "the future's completer was dropped without completing it: what was to \
+                 produce the value is gone (it panicked or returned without set_result)",
+            ),
         }
     }
 }
 
 impl Error for FutureError {}
+
+/// Why a hand-made future's [`Completer`](super::Completer) refused to complete it;
+/// the value (or error) it was given comes back inside. Python raises
+/// `InvalidStateError`.
+///
+/// ```
+/// use heddle::pool::{CompleteError, Future};
+///
+/// let (future, completer) = Future::pending();
+/// completer.set_result(1).unwrap();
+/// assert_eq!(completer.set_result(2), Err(CompleteError::AlreadyCompleted(2)));
+/// assert_eq!(future.result(), Ok(1));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CompleteError<V> {
+    /// The future was already completed (by an earlier `set_result`/`set_exception`).
+    AlreadyCompleted(V),
+    /// The future was cancelled (by [`Future::cancel`](super::Future::cancel)) before
+    /// it was completed or marked running.
+    Cancelled(V),
+}
+
+impl<V> CompleteError<V> {
+    /// What was given to complete the future with.
+    ///
+    /// ```
+    /// use heddle::pool::CompleteError;
+    /// assert_eq!(CompleteError::Cancelled("v").into_inner(), "v");
+    /// ```
+    pub fn into_inner(self) -> V {
+        match self {
+            CompleteError::AlreadyCompleted(v) | CompleteError::Cancelled(v) => v,
+        }
+    }
+}
+
+impl<V> fmt::Debug for CompleteError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompleteError::AlreadyCompleted(_) => f.write_str("AlreadyCompleted(..)"),
+            CompleteError::Cancelled(_) => f.write_str("Cancelled(..)"),
+        }
+    }
+}
+
+impl<V> fmt::Display for CompleteError<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CompleteError::AlreadyCompleted(_) => {
+                "the future is already completed: a future is completed once (the value is \
+                 returned in the error)"
+            }
+            CompleteError::Cancelled(_) => {
+                "the future was cancelled before it was completed (the value is returned in \
+                 the error); check set_running_or_notify_cancel before doing the work"
+            }
+        })
+    }
+}
+
+impl<V> Error for CompleteError<V> {}
 
 /// Why [`ThreadPool::submit`](super::ThreadPool::submit) (or `try_submit`,
 /// `submit_batch`, [`Scope::spawn`](super::Scope::spawn)) did not accept a task. The

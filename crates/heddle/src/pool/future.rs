@@ -1,21 +1,30 @@
 //! [`Future<T>`]: the result of a task submitted to a [`ThreadPool`](super::ThreadPool),
-//! Python's `concurrent.futures.Future`; and [`AsFuture`], what `as_completed` and
-//! `wait` accept.
+//! Python's `concurrent.futures.Future`; [`Completer`], the producer's side of a future
+//! made by hand ([`Future::pending`]); and [`AsFuture`], what `as_completed` and `wait`
+//! accept.
+//!
+//! A hand-made future is a task cell whose closure never runs: the [`Completer`] holds
+//! the reference a queued job would, and completes the future's state (`core.rs`) the
+//! way a worker does (`PENDING → RUNNING → FINISHED`), so everything that works on a
+//! pool's futures (waiting, `.await`, callbacks, cancel, `as_completed`, `wait`) works
+//! on it unchanged.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::core::{Callback, Core, Hook, CANCELLED, FINISHED, PENDING, RUNNING};
-use super::error::FutureError;
-use super::task::Header;
+use super::core::{Callback, Core, Hook, Outcome, CANCELLED, FINISHED, PENDING, RUNNING};
+use super::error::{CompleteError, FutureError};
+use super::task::{Header, Job, NewTask};
 use crate::wait::{deadline_after, AsyncWaiter};
 
-/// The eventual result of a task run by a [`ThreadPool`](super::ThreadPool):
+/// The eventual result of a task run by a [`ThreadPool`](super::ThreadPool), or of
+/// anything else that completes it through a [`Completer`] ([`Future::pending`]):
 /// Python's `concurrent.futures.Future`.
 ///
 /// A future has one owner, who takes the value once: [`result`](Self::result) (blocks,
@@ -347,17 +356,271 @@ impl<T> Drop for Future<T> {
     }
 }
 
+/// Shows the state and, once finished, whether the task returned a value (of which
+/// type: Python's `returned int`) or failed (with the error), as Python's `repr` of a
+/// future does.
+///
+/// ```
+/// use heddle::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new();
+/// let ok = pool.submit(|| 1u8).unwrap();
+/// let bad = pool.submit(|| -> u8 { panic!("boom") }).unwrap();
+/// ok.wait();
+/// bad.wait();
+/// assert_eq!(format!("{ok:?}"), r#"Future { state: "finished", returned: "u8" }"#);
+/// assert_eq!(
+///     format!("{bad:?}"),
+///     r#"Future { state: "finished", error: Panicked { message: "boom" } }"#
+/// );
+/// ```
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.core().state() {
+        let core = self.core();
+        let state = match core.state() {
             PENDING => "pending",
             RUNNING => "running",
             FINISHED => "finished",
             _ => "cancelled",
         };
-        f.debug_struct("Future")
-            .field("state", &state)
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("Future");
+        out.field("state", &state);
+        match core.peek() {
+            None => {}
+            Some(Ok(true)) => {
+                out.field("returned", &std::any::type_name::<T>());
+            }
+            Some(Ok(false)) => {
+                out.field("returned", &"(taken)");
+            }
+            Some(Err(error)) => {
+                out.field("error", error);
+            }
+        }
+        out.finish()
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// Futures made by hand
+
+/// Never called: a hand-made future's cell has no work to run.
+fn no_task<T>() -> T {
+    unreachable!("a hand-made future's task is never run")
+}
+
+impl<T: Send + 'static> Future<T> {
+    /// A pending future made by hand, and the [`Completer`] that completes it: what
+    /// Python code does with `Future()` and `set_result`, to bridge a callback, another
+    /// executor or another process into [`as_completed`](super::as_completed),
+    /// [`wait`](super::wait()), `.await` and everything else a pool's future supports.
+    ///
+    /// The future can be cancelled ([`cancel`](Self::cancel)) until the completer
+    /// marks it running or completes it. If the completer is dropped without completing
+    /// it, the future fails with [`FutureError::Abandoned`], so nobody waits forever.
+    ///
+    /// ```
+    /// use heddle::pool::{as_completed, Future};
+    ///
+    /// let (future, completer) = Future::pending();
+    /// // Somebody else's callback, on somebody else's thread:
+    /// std::thread::spawn(move || completer.set_result("done").unwrap());
+    /// for done in as_completed([future], None) {
+    ///     assert_eq!(done.unwrap().result(), Ok("done"));
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn pending() -> (Future<T>, Completer<T>) {
+        let task = NewTask::<T, fn() -> T>::new(no_task::<T>, None, Location::caller());
+        let (job, unqueued) = task.split();
+        let future = unqueued.future();
+        let completer = Completer {
+            core: future.core,
+            _cell: job,
+            claimed: AtomicBool::new(false),
+        };
+        (future, completer)
+    }
+}
+
+/// The producer's side of a future made by [`Future::pending`]: completes it once,
+/// with a value ([`set_result`](Self::set_result)) or an error
+/// ([`set_exception`](Self::set_exception)), as Python's `Future.set_result` and
+/// `set_exception` do.
+///
+/// * **Once**: a second completion is refused with
+///   [`CompleteError::AlreadyCompleted`], a completion of a cancelled future with
+///   [`CompleteError::Cancelled`]; either way the value comes back in the error. The
+///   methods take `&self`, so a completer can be shared (in an `Arc`) by several
+///   would-be completers racing to finish first: exactly one wins.
+/// * **Running**: [`set_running_or_notify_cancel`](Self::set_running_or_notify_cancel)
+///   marks the future running (after which [`Future::cancel`] fails), or reports that
+///   it was cancelled, so the work can be skipped: Python's method of that name.
+/// * **Dropped without completing** (the producer panicked or forgot): the future
+///   fails with [`FutureError::Abandoned`], waking its waiters: a hand-made future
+///   never leaves anyone waiting forever.
+/// * Completing runs the future's done-callbacks in the completing thread, as a pool's
+///   worker does, and wakes every waiter.
+///
+/// ```
+/// use heddle::pool::{Future, FutureError};
+///
+/// let (future, completer) = Future::<u32>::pending();
+/// assert!(completer.set_running_or_notify_cancel());
+/// assert!(!future.cancel()); // running: too late to cancel
+/// completer
+///     .set_exception(FutureError::Panicked { message: "no disk".into() })
+///     .unwrap();
+/// assert_eq!(future.result(), Err(FutureError::Panicked { message: "no disk".into() }));
+///
+/// let (future, completer) = Future::<u32>::pending();
+/// drop(completer);
+/// assert_eq!(future.result(), Err(FutureError::Abandoned));
+/// ```
+pub struct Completer<T> {
+    /// The future's state, in the cell `job` keeps alive.
+    core: NonNull<Core<T>>,
+    /// The cell's second reference (what a queued job holds for a pool's task); never
+    /// run, released when the completer is dropped.
+    _cell: Job,
+    /// Set by the one call that completes (or abandons) the future.
+    claimed: AtomicBool,
+}
+
+// SAFETY: a completer moves a `T` into the future's state (`T: Send`), once, guarded
+// by `claimed`; everything else in the cell is shared through atomics (see `core.rs`),
+// and `Job` is `Send`.
+unsafe impl<T: Send> Send for Completer<T> {}
+// SAFETY: as above: `&Completer` methods claim the single completion atomically.
+unsafe impl<T: Send> Sync for Completer<T> {}
+
+impl<T> Completer<T> {
+    fn core(&self) -> &Core<T> {
+        // SAFETY: our job reference keeps the cell, and so the core, alive.
+        unsafe { self.core.as_ref() }
+    }
+
+    /// Move the future to RUNNING unless it is already there (by an earlier
+    /// `set_running_or_notify_cancel`); `false` if it is cancelled or finished.
+    fn start(&self) -> bool {
+        let core = self.core();
+        core.try_start() || core.state() == RUNNING
+    }
+
+    /// Claim the one completion and move the future to RUNNING; on refusal, how to
+    /// say why (wrapping the value given).
+    fn claim<V>(&self) -> Result<(), fn(V) -> CompleteError<V>> {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(match self.core().state() {
+                CANCELLED => CompleteError::Cancelled,
+                _ => CompleteError::AlreadyCompleted,
+            });
+        }
+        if !self.start() {
+            // Only a completer finishes a hand-made future, and we hold the claim.
+            debug_assert_eq!(self.core().state(), CANCELLED);
+            return Err(CompleteError::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Finish a claimed future with `outcome`.
+    fn finish(&self, outcome: Outcome<T>) {
+        // SAFETY: `claim` moved the state to RUNNING (or found it there, set by
+        // `set_running_or_notify_cancel`), and only the claim holder (us) finishes it.
+        unsafe { self.core().finish(outcome) };
+    }
+
+    /// Complete the future with `value`: Python's `set_result`. Its waiters wake and
+    /// its done-callbacks run (here).
+    ///
+    /// # Errors
+    ///
+    /// [`CompleteError::AlreadyCompleted`] if it was completed before,
+    /// [`CompleteError::Cancelled`] if it was cancelled; `value` comes back inside.
+    ///
+    /// ```
+    /// use heddle::pool::Future;
+    /// let (future, completer) = Future::pending();
+    /// completer.set_result(vec![1, 2]).unwrap();
+    /// assert_eq!(future.result(), Ok(vec![1, 2]));
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), CompleteError<T>> {
+        if let Err(refuse) = self.claim() {
+            return Err(refuse(value));
+        }
+        self.finish(Ok(value));
+        Ok(())
+    }
+
+    /// Complete the future with an error: Python's `set_exception`. Its
+    /// [`result`](Future::result) returns `error`; a [`FutureError::Panicked`] (or
+    /// another failure, see [`FutureError::is_panic`]) counts as an exception for
+    /// [`ReturnWhen::FirstException`](super::ReturnWhen::FirstException).
+    ///
+    /// # Errors
+    ///
+    /// As for [`set_result`](Self::set_result), with `error` back inside.
+    ///
+    /// ```
+    /// use heddle::pool::{Future, FutureError, ReturnWhen, wait};
+    /// let (future, completer) = Future::<()>::pending();
+    /// completer.set_exception(FutureError::Panicked { message: "bad".into() }).unwrap();
+    /// let done = wait([&future], None, ReturnWhen::FirstException);
+    /// assert_eq!(done.done.len(), 1);
+    /// ```
+    pub fn set_exception(&self, error: FutureError) -> Result<(), CompleteError<FutureError>> {
+        if let Err(refuse) = self.claim() {
+            return Err(refuse(error));
+        }
+        self.finish(Err(error));
+        Ok(())
+    }
+
+    /// Mark the future running, so it can no longer be cancelled: Python's
+    /// `set_running_or_notify_cancel`. `true` if it is running now (marked by this call
+    /// or an earlier one); `false` if it was cancelled (or already completed): skip
+    /// the work.
+    ///
+    /// ```
+    /// use heddle::pool::Future;
+    /// let (future, completer) = Future::<u8>::pending();
+    /// assert!(future.cancel());
+    /// assert!(!completer.set_running_or_notify_cancel());
+    /// assert!(completer.set_result(1).is_err());
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> bool {
+        !self.claimed.load(Ordering::Acquire) && self.start()
+    }
+
+    /// Whether the future was cancelled.
+    ///
+    /// ```
+    /// use heddle::pool::Future;
+    /// let (future, completer) = Future::<u8>::pending();
+    /// future.cancel();
+    /// assert!(completer.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        self.core().state() == CANCELLED
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if self.claim::<()>().is_ok() {
+            self.finish(Err(FutureError::Abandoned));
+        }
+        // `_cell` is released after this: the future keeps the cell if it is alive.
+    }
+}
+
+impl<T> fmt::Debug for Completer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer")
+            .field("completed", &self.claimed.load(Ordering::Relaxed))
+            .field("cancelled", &self.cancelled())
+            .finish()
     }
 }
 

@@ -1,14 +1,21 @@
 //! [`ThreadPool::map`] and [`ThreadPool::map_unordered`]: a function over an iterator,
 //! on the pool, as Python's `Executor.map(fn, iterable, chunksize, timeout)`.
 //!
-//! Both are lazy and bounded: items are pulled from the input and submitted in chunks
-//! of `chunksize` as the results are consumed, with at most `in_flight` items submitted
-//! but not yet yielded (so an endless input is fine, and memory stays bounded). Each
-//! chunk is one task; a panic in `f` fails only the item that panicked (its result is
+//! Both start at once and stay bounded: the call submits the first window of work (by
+//! default four chunks per worker; chunks of one item), so the pool is busy before the
+//! first `next()`, as with Python's `map`; then each result taken lets the iterator pull
+//! and submit more, keeping at most `in_flight` items submitted but not yet yielded (so
+//! an endless input is fine, and memory stays bounded). [`chunksize`](Map::chunksize)
+//! and [`in_flight`](Map::in_flight), called on the iterator, apply to what is submitted
+//! from then on: the first window was already submitted with the defaults. Each chunk
+//! is one task; a panic in `f` fails only the item that panicked (its result is
 //! `Err(FutureError::Panicked)`), the rest of the chunk still runs.
 //!
-//! Unlike Python's `map`, which submits every item when called, nothing is submitted
-//! until the first `next()`.
+//! Unlike Python's `map`, which submits *every* item when called, only the first window
+//! is: items the input has not yielded yet are submitted as results are taken. So a
+//! map followed by [`shutdown`](ThreadPool::shutdown) yields the results of the window
+//! submitted before it, then [`FutureError::ShutDown`] for the rest; and dropping the
+//! iterator cancels the chunks that have not started.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -132,7 +139,8 @@ fn errors<T>(err: FutureError, n: usize) -> std::vec::IntoIter<Outcome<T>> {
 macro_rules! config_methods {
     () => {
         /// Submit the items in chunks of `n` (Python's `chunksize`; default 1): one task
-        /// per chunk, which saves per-task overhead when `f` is cheap.
+        /// per chunk, which saves per-task overhead when `f` is cheap. Applies to the
+        /// chunks submitted from now on (the first window went at the `map` call).
         ///
         /// # Panics
         ///
@@ -155,7 +163,9 @@ macro_rules! config_methods {
         }
 
         /// Keep at most `n` items submitted but not yet yielded (rounded up to whole
-        /// chunks, at least one chunk). Default: four chunks per worker.
+        /// chunks, at least one chunk) from now on: refills stop at `n`, while the first
+        /// window, submitted at the `map` call, is four chunks per worker (the
+        /// default).
         ///
         /// # Panics
         ///
@@ -163,7 +173,7 @@ macro_rules! config_methods {
         ///
         /// ```
         /// let pool = heddle::pool::ThreadPool::new();
-        /// // An endless input: only about 8 items are ever submitted ahead.
+        /// // An endless input: only a bounded window is ever submitted ahead.
         /// let first: Vec<_> = pool.map(0u64.., |x| x * 2).in_flight(8).take(3).collect();
         /// assert_eq!(first, [Ok(0), Ok(2), Ok(4)]);
         /// ```
@@ -220,7 +230,7 @@ macro_rules! config_methods {
 ///     .collect();
 /// assert_eq!(doubled, [2, 4, 6]);
 /// ```
-#[must_use = "iterators are lazy: nothing is submitted until it is iterated"]
+#[must_use = "the first window is submitted at once; dropping the map cancels what has not started"]
 pub struct Map<'p, I: Iterator, F, T> {
     source: Source<'p, I, F>,
     window: VecDeque<Chunk<T>>,
@@ -230,8 +240,9 @@ pub struct Map<'p, I: Iterator, F, T> {
 
 impl ThreadPool {
     /// Apply `f` to every item of `inputs` on the pool; yield the results **in input
-    /// order**: Python's `Executor.map`. Lazy and bounded (see the
-    /// [`map` module docs](self::Map)): configure with
+    /// order**: Python's `Executor.map`. Submits the first window of work at once
+    /// (four one-item chunks per worker), then more as results are taken, so it stays
+    /// bounded on an endless input (see [`Map`]): configure with
     /// [`chunksize`](Map::chunksize), [`in_flight`](Map::in_flight) and
     /// [`timeout`](Map::timeout). Each result is `Ok(value)` or, for an item whose
     /// call panicked, `Err(FutureError::Panicked)`; collect into
@@ -255,17 +266,21 @@ impl ThreadPool {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        Map {
+        let mut map = Map {
             source: Source::new(self, inputs.into_iter(), f, Location::caller()),
             window: VecDeque::new(),
             current: Vec::new().into_iter(),
             finished: false,
-        }
+        };
+        // Start at once, as Python's `map` does.
+        map.refill();
+        map
     }
 
     /// Like [`map`](Self::map), but yield each result as soon as its chunk completes,
     /// in whatever order that is (within a chunk, in input order). Useful when some
-    /// items are slow: the fast ones are not held back behind them.
+    /// items are slow: the fast ones are not held back behind them. Starts at once, as
+    /// `map` does.
     ///
     /// ```
     /// use heddle::pool::ThreadPool;
@@ -286,14 +301,19 @@ impl ThreadPool {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        MapUnordered {
+        let mut map = MapUnordered {
             source: Source::new(self, inputs.into_iter(), f, Location::caller()),
             watcher: Arc::new(Watcher::default()),
             running: HashMap::new(),
             next_key: 0,
             current: Vec::new().into_iter(),
             finished: false,
+        };
+        // Start at once, as `map` does.
+        if let Some(refused) = map.refill() {
+            map.current = refused;
         }
+        map
     }
 }
 
@@ -402,7 +422,7 @@ impl<I: Iterator, F, T> fmt::Debug for Map<'_, I, F, T> {
 ///     .sum();
 /// assert_eq!(total, 4950);
 /// ```
-#[must_use = "iterators are lazy: nothing is submitted until it is iterated"]
+#[must_use = "the first window is submitted at once; dropping the map cancels what has not started"]
 pub struct MapUnordered<'p, I: Iterator, F, T> {
     source: Source<'p, I, F>,
     watcher: Arc<Watcher>,

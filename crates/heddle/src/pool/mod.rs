@@ -1,17 +1,18 @@
 //! Thread pools and futures: Python's `concurrent.futures` (`ThreadPoolExecutor`,
 //! `Future`, `as_completed`, `wait`), plus scoped tasks that borrow, a batch submit
-//! path, and lazy, bounded `map`s.
+//! path, bounded `map`s that start at once, and futures made by hand.
 //!
 //! | Python | heddle |
 //! | --- | --- |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)` | [`ThreadPool::builder()`](ThreadPool::builder)`.workers(n).name_prefix(..).initializer(..).max_queued(..).build()` |
 //! | `executor.submit(fn)` | [`ThreadPool::submit`] (and [`try_submit`](ThreadPool::try_submit), [`submit_batch`](ThreadPool::submit_batch)) |
-//! | `executor.map(fn, it, timeout, chunksize)` | [`ThreadPool::map`] (lazy, ordered), [`ThreadPool::map_unordered`] |
+//! | `executor.map(fn, it, timeout, chunksize)` | [`ThreadPool::map`] (ordered; submits a first window at the call, the rest as results are taken), [`ThreadPool::map_unordered`] |
+//! | `Future()`, `set_result`, `set_exception`, `set_running_or_notify_cancel` | [`Future::pending`] → ([`Future`], [`Completer`]): [`set_result`](Completer::set_result), [`set_exception`](Completer::set_exception), [`set_running_or_notify_cancel`](Completer::set_running_or_notify_cancel) |
 //! | `executor.shutdown(wait, cancel_futures)`, `with executor:` | [`ThreadPool::shutdown`], `Drop` |
 //! | `Future.result(timeout)`, `done`, `running`, `cancel`, `cancelled`, `add_done_callback` | [`Future::result`], [`Future::result_timeout`], [`done`](Future::done), [`running`](Future::running), [`cancel`](Future::cancel), [`cancelled`](Future::cancelled), [`add_done_callback`](Future::add_done_callback); [`wait`](Future::wait) / [`wait_timeout`](Future::wait_timeout) to wait without taking the value |
 //! | `await asyncio.wrap_future(f)` | `f.await` ([`Future`] implements `std::future::Future`, on any executor) |
 //! | `as_completed(fs, timeout)`, `wait(fs, timeout, return_when)` | [`as_completed`], [`wait()`] with [`ReturnWhen`] |
-//! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, the task's exception | [`FutureError`] |
+//! | `CancelledError`, `TimeoutError`, `BrokenThreadPool`, `InvalidStateError`, the task's exception | [`FutureError`], [`CompleteError`] |
 //! | (none: `std::thread::scope` for pools) | [`ThreadPool::scope`] |
 //!
 //! ```
@@ -97,8 +98,8 @@ mod thread_pool;
 mod wait;
 
 pub use builder::Builder;
-pub use error::{BuildError, FutureError, SubmitError};
-pub use future::{AsFuture, Future};
+pub use error::{BuildError, CompleteError, FutureError, SubmitError};
+pub use future::{AsFuture, Completer, Future};
 pub use map::{Map, MapUnordered};
 pub use scope::Scope;
 pub use thread_pool::ThreadPool;

@@ -43,8 +43,9 @@ fn watch_all<F: AsFuture>(items: &[F], watcher: &Arc<Watcher>) -> (Vec<usize>, u
 /// Futures already done come first, in the order given; the others as they finish,
 /// are cancelled or panic. A future passed twice (by reference) is yielded once. With
 /// a `timeout` (counted from this call, as in Python), the iterator yields
-/// `Err(FutureError::TimedOut)` once when it expires with futures still pending, then
-/// ends; [`AsCompleted::into_remaining`] gives those back. Each item is a `Result`, so
+/// `Err(FutureError::Unfinished { unfinished, total })` once when it expires with
+/// futures still pending (its message reads as Python's: "2 (of 4) futures
+/// unfinished"), then ends; [`AsCompleted::into_remaining`] gives those back. Each item is a `Result`, so
 /// `item?.result()?` reads naturally where both errors are [`FutureError`]s.
 ///
 /// Accepts anything that holds futures ([`AsFuture`]): owned `Future`s (yielded back
@@ -79,6 +80,7 @@ where
     AsCompleted {
         slots,
         watcher,
+        total: distinct,
         remaining: distinct,
         deadline,
         timed_out: false,
@@ -100,6 +102,8 @@ where
 pub struct AsCompleted<F: AsFuture> {
     slots: Vec<Option<F>>,
     watcher: Arc<Watcher>,
+    /// Distinct futures given.
+    total: usize,
     remaining: usize,
     /// `None`: no timeout (or one too far away to represent).
     deadline: Option<Instant>,
@@ -120,7 +124,9 @@ impl<F: AsFuture> AsCompleted<F> {
     /// let g = gate.clone();
     /// let slow = pool.submit(move || g.wait()).unwrap();
     /// let mut it = as_completed(vec![slow], Some(Duration::from_millis(1)));
-    /// assert_eq!(it.next().unwrap().unwrap_err(), FutureError::TimedOut);
+    /// let err = it.next().unwrap().unwrap_err();
+    /// assert_eq!(err, FutureError::Unfinished { unfinished: 1, total: 1 });
+    /// assert!(err.to_string().contains("1 (of 1) futures unfinished"));
     /// let rest = it.into_remaining();
     /// gate.set();
     /// assert_eq!(rest.into_iter().next().unwrap().result(), Ok(true));
@@ -169,7 +175,10 @@ impl<F: AsFuture> Iterator for AsCompleted<F> {
             };
             let Ok(key) = got else {
                 self.timed_out = true;
-                return Some(Err(FutureError::TimedOut));
+                return Some(Err(FutureError::Unfinished {
+                    unfinished: self.remaining,
+                    total: self.total,
+                }));
             };
             if let Some(item) = self.slots[key].take() {
                 self.remaining -= 1;
@@ -193,6 +202,7 @@ impl<F: AsFuture> fmt::Debug for AsCompleted<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompleted")
             .field("remaining", &self.remaining)
+            .field("total", &self.total)
             .field("timed_out", &self.timed_out)
             .finish_non_exhaustive()
     }

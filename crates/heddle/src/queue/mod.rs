@@ -82,8 +82,9 @@
 //!   ahead of its item.
 //! * **Fairness**: sleepers are woken in FIFO order, one per item (or per free slot), but
 //!   a caller arriving at that moment may take the item first (barging), as in Python.
-//!   [`Select`] tries its operations from a rotating start, so a ready queue is never
-//!   starved by another.
+//!   [`Select`] starts a fresh selection at a random operation and then rotates, so a
+//!   ready queue is never starved by another. On a rendezvous a select meets a plain
+//!   `put`/`get` or another select, reserving its partner (see [`Select`]).
 //! * **Timeouts**: `*_timeout` give up at the deadline; `try_*` never block. A waiter
 //!   woken just as its deadline passes still takes its item, and one that times out
 //!   without an item hands nothing over: no item and no wake-up is lost. A zero timeout

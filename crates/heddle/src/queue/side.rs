@@ -212,7 +212,7 @@ impl Signal {
         }
     }
 
-    fn fire(&self) {
+    pub(super) fn fire(&self) {
         if !self.fired.swap(true, SeqCst) {
             self.queue.notify_all(|_, _| {});
         }
@@ -223,8 +223,15 @@ impl Signal {
         self.fired.store(false, SeqCst);
     }
 
-    /// Sleep until fired or `deadline`; `false` on timeout.
+    /// Sleep until fired or `deadline`; `false` on timeout. Spins briefly first (a
+    /// rendezvous partner often arrives within microseconds).
     pub(super) fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut spin = crate::wait::SpinWait::new();
+        while !self.fired.load(SeqCst) {
+            if !spin.spin() {
+                break;
+            }
+        }
         match self
             .queue
             .wait(0, || !self.fired.load(SeqCst), || {}, deadline, |_| {})
