@@ -29,12 +29,16 @@ use std::time::Duration;
 
 mod error;
 mod link;
+mod pool;
 mod queue;
+mod registry;
 mod scripts;
 pub mod server;
 
 pub use error::RedisError;
+pub use pool::{RedisMap, RedisPool, RedisWorker};
 pub use queue::{DeadLetter, Delivery, RedisQueue};
+pub use registry::Registry;
 
 /// The longest a single blocking read waits in Redis, so that a waiting `get` looks
 /// for items to take over (and at the shutdown flag) at least this often.

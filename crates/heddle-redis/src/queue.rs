@@ -223,7 +223,7 @@ pub struct DeadLetter {
 /// assert_eq!(worker.join().unwrap(), 0 + 1 + 2);
 /// ```
 pub struct RedisQueue<T> {
-    link: Link,
+    pub(crate) link: Link,
     name: String,
     keys: Keys,
     consumer: String,
