@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod tour;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: usize,
     },
+    /// Run RedisPool workers (the built-in functions) until the pool is shut down.
+    Worker {
+        /// The Redis server, e.g. redis://127.0.0.1:6379/
+        #[arg(long)]
+        redis: String,
+        /// The pool's name (the name the RedisPool connects with).
+        #[arg(long, default_value = "heddle")]
+        pool: String,
+        /// Worker threads in this process.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -40,5 +53,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Worker {
+            redis,
+            pool,
+            threads,
+        } => worker::run(&redis, &pool, threads),
     })
 }
