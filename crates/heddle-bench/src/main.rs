@@ -18,6 +18,7 @@ mod locks;
 mod pools;
 mod python;
 mod queues;
+mod redis;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,11 @@ const GROUPS: &[Group] = &[
         name: "deadlock",
         about: "cycle detection, lock-order mode and report latency vs std, parking_lot (deadlock_detection), tracing-mutex",
         run: deadlock::run,
+    },
+    Group {
+        name: "redis",
+        about: "heddle-redis queue and pool vs redis-benchmark XADD, RQ, Celery",
+        run: redis::run,
     },
 ];
 

@@ -194,8 +194,8 @@ pub struct DeadLetter {
 ///   sent again; a put whose reply was lost is [`RedisError::Unconfirmed`], never
 ///   retried silently).
 /// * **Waiting**: `get` blocks in Redis (`XREADGROUP BLOCK`, in slices of at most a
-///   second to look for items to take over); `join` and a full bounded `put` poll
-///   with back-off (1 to 50 ms).
+///   second to look for items to take over); `join` polls with back-off (1 to 10 ms), a full
+///   bounded `put` too (1 to 50 ms).
 /// * **Ordering**: FIFO for first deliveries; a redelivered item comes back later.
 ///
 /// ```
@@ -808,7 +808,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
                 return Err(RedisError::TimedOut);
             }
             std::thread::sleep(deadline.map_or(pause, |d| pause.min(d - now)));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
