@@ -351,8 +351,8 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
     ///
     /// ```
     /// # let server = heddle_redis::server::RedisServer::start().unwrap();
-    /// let q = heddle_redis::RedisQueue::<&str>::connect(&server.url(), "p").unwrap();
-    /// q.put("a").unwrap();
+    /// let q = heddle_redis::RedisQueue::<String>::connect(&server.url(), "p").unwrap();
+    /// q.put("a".to_string()).unwrap();
     /// assert_eq!(q.qsize().unwrap(), 1);
     /// ```
     pub fn put(&self, item: T) -> Result<(), RedisError> {
