@@ -22,6 +22,7 @@ mod pools;
 mod processes;
 mod python;
 mod queues;
+mod redis;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,11 @@ const GROUPS: &[Group] = &[
         name: "links",
         about: "heddle crawl vs lychee, linkchecker; heddle serve vs Python's http.server",
         run: links::run,
+    },
+    Group {
+        name: "redis",
+        about: "heddle-redis queue and pool vs redis-benchmark XADD, RQ, Celery",
+        run: redis::run,
     },
 ];
 

@@ -18,6 +18,7 @@ mod list;
 mod serve;
 mod term;
 mod tour;
+mod worker;
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 a bug was found, a run failed or a verdict was not \
 the expected one; 2 a usage error (unknown scenario, bad option).";
@@ -115,6 +116,18 @@ enum Command {
     Crawl(crawl::CrawlArgs),
     /// Serve a directory over HTTP (keep-alive, conditional GET; Ctrl-C stops gracefully).
     Serve(serve::ServeArgs),
+    /// Run RedisPool workers (the built-in functions) until the pool is shut down.
+    Worker {
+        /// The Redis server, e.g. redis://127.0.0.1:6379/
+        #[arg(long)]
+        redis: String,
+        /// The pool's name (the name the RedisPool connects with).
+        #[arg(long, default_value = "heddle")]
+        pool: String,
+        /// Worker threads in this process.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -156,6 +169,11 @@ fn main() -> ExitCode {
         .map(ExitCode::from),
         Command::Crawl(args) => Ok(crawl::run(args)),
         Command::Serve(args) => Ok(serve::run(args)),
+        Command::Worker {
+            redis,
+            pool,
+            threads,
+        } => Ok(worker::run(&redis, &pool, threads)),
     });
     match outcome {
         Ok(code) => code,
