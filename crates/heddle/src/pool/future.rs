@@ -593,6 +593,20 @@ impl<T> Completer<T> {
         !self.claimed.load(Ordering::Acquire) && self.start()
     }
 
+    /// Cancel the future from the producer's side, as [`Future::cancel`] would: `true` if
+    /// it is cancelled now (it had not been marked running). A process pool's
+    /// `shutdown(cancel_futures)` uses it for tasks no worker took.
+    pub(crate) fn cancel_unstarted(&self) -> bool {
+        // SAFETY: `_cell` is a reference to the cell, which keeps it (and the core in
+        // it, one of its own) alive for the call.
+        unsafe {
+            Header::cancel_one(
+                NonNull::new_unchecked(self._cell.as_ptr()),
+                self.core.as_ptr().cast_const().cast(),
+            )
+        }
+    }
+
     /// Whether the future was cancelled.
     ///
     /// ```

@@ -94,7 +94,6 @@ mod injector;
 mod map;
 // Pending futures completed by the process pool (issue 14).
 #[cfg(target_os = "linux")]
-pub(crate) mod promise;
 mod scope;
 mod task;
 mod thread_pool;

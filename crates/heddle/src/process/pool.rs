@@ -30,8 +30,7 @@ use super::region::{Region, Zeroable};
 use super::registry::{self, CallError};
 use super::spawn::{spawn, Spawned};
 use super::sys;
-use crate::pool::promise::{pending, Promise};
-use crate::pool::{Future, FutureError};
+use crate::pool::{Completer, Future, FutureError};
 use crate::queue::Queue;
 
 /// Chunks in flight per worker: at least one running and one ready behind it, more
@@ -199,41 +198,60 @@ trait Complete: Send {
 }
 
 struct Typed<R: Send + 'static> {
-    promise: Option<Promise<R>>,
+    /// Completes the future handed to the submitter (a hand-made `Future::pending`).
+    completer: Option<Completer<R>>,
     /// For `map_unordered`: say "key is done" here once completed.
     notify: Option<(Queue<usize>, usize)>,
 }
 
+impl<R: Send + 'static> Typed<R> {
+    /// Complete the future with `outcome` (a cancelled one refuses it: nothing to do).
+    fn complete(&mut self, outcome: Result<R, FutureError>) {
+        if let Some(c) = self.completer.take() {
+            // Refused only if the submitter cancelled it first, or it is completed.
+            let _ = match outcome {
+                Ok(value) => c.set_result(value).map_err(drop),
+                Err(error) => c.set_exception(error).map_err(drop),
+            };
+        }
+    }
+}
+
 impl<R: DeserializeOwned + Send + 'static> Complete for Typed<R> {
     fn start(&mut self) -> bool {
-        self.promise.as_mut().is_some_and(Promise::start)
+        self.completer
+            .as_ref()
+            .is_some_and(Completer::set_running_or_notify_cancel)
     }
 
     fn succeed(mut self: Box<Self>, bytes: &[u8], fds: Vec<OwnedFd>) {
         let outcome = codec::decode::<R>(bytes, fds).map_err(|m| FutureError::Panicked {
             message: format!("the task's result did not decode: {m}"),
         });
-        if let Some(p) = self.promise.take() {
-            p.complete(outcome);
-        }
+        self.complete(outcome);
     }
 
     fn fail(mut self: Box<Self>, error: FutureError) {
-        if let Some(p) = self.promise.take() {
-            p.complete(Err(error));
-        }
+        self.complete(Err(error));
     }
 
     fn cancel(mut self: Box<Self>) {
-        if let Some(p) = self.promise.take() {
-            p.cancel();
+        if let Some(c) = self.completer.take() {
+            // Not started: the future is cancelled, as a thread pool's queued task is.
+            // Started: it ends with `Cancelled` (nothing will run it any more).
+            if !c.cancel_unstarted() {
+                let _ = c.set_exception(FutureError::Cancelled);
+            }
         }
     }
 }
 
 impl<R: Send + 'static> Drop for Typed<R> {
     fn drop(&mut self) {
-        drop(self.promise.take());
+        // Dropped without an outcome (its pool went away): never leave a waiter waiting.
+        self.complete(Err(FutureError::Broken {
+            message: "the process pool was dropped before the task finished".into(),
+        }));
         if let Some((q, key)) = self.notify.take() {
             let _ = q.put(key);
         }
@@ -596,11 +614,11 @@ impl ProcessPool {
         let mut futures = Vec::new();
         for (i, arg) in args.enumerate() {
             let args = codec::encode(&arg).map_err(|message| ProcessError::Codec { message })?;
-            let (promise, future) = pending::<R>();
+            let (future, completer) = Future::<R>::pending();
             items.push(Item {
                 args,
                 done: Box::new(Typed {
-                    promise: Some(promise),
+                    completer: Some(completer),
                     notify: notify.map(|(q, base)| (q.clone(), base + i)),
                 }),
             });
