@@ -73,7 +73,7 @@ pub(crate) fn numbered(mut object: Object) -> Object {
     let Some(site) = object.site else {
         return object;
     };
-    object.instance = if crate::check::active() {
+    object.instance = if checker_active() {
         CHECKED_NUMBERS
             .try_with(|n| n.borrow_mut().number(site, object.addr))
             .unwrap_or(0)
@@ -84,6 +84,26 @@ pub(crate) fn numbered(mut object: Object) -> Object {
             .number(site, object.addr)
     };
     object
+}
+
+/// Whether a checked execution runs on this thread (never in a loom build, which has
+/// no checker).
+fn checker_active() -> bool {
+    #[cfg(not(loom))]
+    return crate::check::active();
+    #[cfg(loom)]
+    return false;
+}
+
+/// The name of the heddle thread whose handle lives at `addr` (a loom build has none).
+fn thread_name(addr: usize) -> Option<String> {
+    #[cfg(not(loom))]
+    return crate::thread::name_of(addr);
+    #[cfg(loom)]
+    return {
+        let _ = addr;
+        None
+    };
 }
 
 /// `object` numbered among the running checked execution's objects (called by the
@@ -126,7 +146,7 @@ impl fmt::Display for Object {
         match (named.site, named.instance) {
             (Some(site), 0) => write!(f, "{} (created {})", self.kind, short(site)),
             (Some(site), n) => write!(f, "{}#{n} (created {})", self.kind, short(site)),
-            (None, _) => match crate::thread::name_of(self.addr) {
+            (None, _) => match thread_name(self.addr) {
                 Some(name) if self.kind == "Thread" => write!(f, "thread '{name}'"),
                 _ => write!(f, "{} @{:#x}", self.kind, self.addr),
             },
