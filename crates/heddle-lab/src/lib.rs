@@ -42,6 +42,7 @@ pub mod counter;
 pub mod handshake;
 pub mod images;
 pub mod philosophers;
+pub mod pipeline;
 pub mod readers_writers;
 pub mod server;
 pub mod workers;
@@ -288,7 +289,7 @@ pub fn scenarios() -> &'static [Scenario] {
     &SCENARIOS
 }
 
-static SCENARIOS: [Scenario; 11] = [
+static SCENARIOS: [Scenario; 12] = [
     counter::SCENARIO,
     bank::SCENARIO,
     buffer::SCENARIO,
@@ -300,6 +301,7 @@ static SCENARIOS: [Scenario; 11] = [
     barrier::SCENARIO,
     images::SCENARIO,
     server::SCENARIO,
+    pipeline::SCENARIO,
 ];
 
 /// The scenario called `name`.

@@ -82,6 +82,7 @@ scenario_tests! {
     barrier => "barrier",
     images => "images",
     server => "server",
+    pipeline => "pipeline",
 }
 
 /// What the readers–writers figure measures, shown deterministically: with a writer
