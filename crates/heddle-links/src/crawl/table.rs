@@ -42,10 +42,24 @@ pub(crate) struct Waiter {
     pub hops: u32,
 }
 
+/// What a fine URL tells about fragments into it.
+pub(crate) enum Body {
+    /// HTML that was read: its sorted anchor hashes.
+    Anchors(Box<[u64]>),
+    /// Not HTML (by the Content-Type of the GET or the HEAD): fragments are not checked,
+    /// as browsers give them their own meaning (a PDF page, a media time) or ignore them.
+    NotHtml,
+    /// Checked with HEAD only, and it is (or may be) HTML: the URL is kept so that the
+    /// first fragment to need its anchors has it read once with GET.
+    Unread(Box<str>),
+    /// HEAD succeeded but the GET for its anchors did not: fragments into it get this.
+    Unreadable(FindingKind, Arc<str>),
+}
+
 /// What fetching a URL concluded.
 pub(crate) enum Outcome {
-    /// Fine; the sorted anchor hashes if the body was HTML that was read.
-    Ok(Option<Box<[u64]>>),
+    /// Fine; what fragments into it resolve against.
+    Ok(Body),
     /// Broken or unknown, with the reason.
     Fail(FindingKind, Arc<str>),
     /// Redirected to another entry.
@@ -54,12 +68,17 @@ pub(crate) enum Outcome {
 
 enum Entry {
     Pending(Vec<Waiter>),
+    /// Fine by HEAD, being read with GET for the anchors its fragment waiters need.
+    Refetching(Vec<Waiter>),
     Done(Outcome),
 }
 
 pub(crate) struct Table {
     map: HashMap<Key, Entry>,
     pub findings: Vec<Finding>,
+    /// URLs (checked with HEAD only) that a fragment needs read with GET: the caller
+    /// must take them (`take_refetches`) and fetch each once.
+    refetches: Vec<(Key, Box<str>)>,
     max_redirects: u32,
 }
 
@@ -76,6 +95,7 @@ impl Table {
         Table {
             map: HashMap::new(),
             findings: Vec::new(),
+            refetches: Vec::new(),
             max_redirects,
         }
     }
@@ -106,10 +126,27 @@ impl Table {
         Claim::Known
     }
 
+    /// The URLs that must now be read with GET for their anchors (each handed out once;
+    /// complete each with the GET's outcome).
+    pub fn take_refetches(&mut self) -> Vec<(Key, Box<str>)> {
+        std::mem::take(&mut self.refetches)
+    }
+
     /// Record `k`'s outcome and resolve the references waiting for it.
     pub fn complete(&mut self, k: Key, outcome: Outcome) {
+        let refetched = matches!(self.map.get(&k), Some(Entry::Refetching(_)));
+        let outcome = match outcome {
+            // A GET after a good HEAD: the URL stays fine, only fragments learn more.
+            Outcome::Fail(kind, reason) if refetched => Outcome::Ok(Body::Unreadable(kind, reason)),
+            Outcome::Redirect(_) if refetched => Outcome::Ok(Body::Unreadable(
+                FindingKind::Unknown,
+                Arc::from("redirected on GET, though not on HEAD"),
+            )),
+            o => o,
+        };
+        debug_assert!(!(refetched && matches!(outcome, Outcome::Ok(Body::Unread(_)))));
         let old = self.map.insert(k, Entry::Done(outcome));
-        if let Some(Entry::Pending(waiters)) = old {
+        if let Some(Entry::Pending(waiters) | Entry::Refetching(waiters)) = old {
             for w in waiters {
                 self.walk(k, w);
             }
@@ -154,6 +191,13 @@ impl Table {
                     list.push(w);
                     return;
                 }
+                Entry::Refetching(list) => {
+                    // Fine by HEAD; only a fragment needs the GET's anchors.
+                    if w.fragment.as_deref().is_some_and(|f| !trivial_fragment(f)) {
+                        list.push(w);
+                    }
+                    return;
+                }
                 Entry::Done(Outcome::Redirect(next)) => {
                     w.hops += 1;
                     if w.hops > self.max_redirects {
@@ -171,16 +215,36 @@ impl Table {
                     };
                     return self.found(w, kind, reason);
                 }
-                Entry::Done(Outcome::Ok(anchors)) => {
-                    let (Some(frag), Some(anchors)) = (w.fragment.as_deref(), anchors.as_deref())
-                    else {
+                Entry::Done(Outcome::Ok(body)) => {
+                    let Some(frag) = w.fragment.as_deref() else {
                         return;
                     };
-                    if fragment_found(frag, anchors) {
+                    if trivial_fragment(frag) {
                         return;
                     }
-                    let reason = format!("no id or name {frag:?} in the page");
-                    return self.found(w, FindingKind::BrokenFragment, reason);
+                    match body {
+                        Body::NotHtml => return,
+                        Body::Anchors(anchors) => {
+                            if fragment_found(frag, anchors) {
+                                return;
+                            }
+                            let reason = format!("no id or name {frag:?} in the page");
+                            return self.found(w, FindingKind::BrokenFragment, reason);
+                        }
+                        Body::Unreadable(kind, reason) => {
+                            let (kind, reason) = (*kind, reason.to_string());
+                            let reason =
+                                format!("the page could not be read for its ids: {reason}");
+                            return self.found(w, kind, reason);
+                        }
+                        Body::Unread(url) => {
+                            // First fragment into a URL checked with HEAD: read it once.
+                            let url = std::mem::take(url);
+                            *entry = Entry::Refetching(vec![w]);
+                            self.refetches.push((k, url));
+                            return;
+                        }
+                    }
                 }
             }
         }
@@ -197,10 +261,14 @@ impl Table {
     }
 }
 
-/// Whether a fragment names an anchor: as written or percent-decoded; the empty fragment
-/// and `top` always do (the HTML standard scrolls to the top for them).
+/// The empty fragment and `top` need no anchor (the HTML standard scrolls to the top).
+fn trivial_fragment(frag: &str) -> bool {
+    frag.is_empty() || frag.eq_ignore_ascii_case("top")
+}
+
+/// Whether a fragment names an anchor: as written or percent-decoded (or is trivial).
 fn fragment_found(frag: &str, anchors: &[u64]) -> bool {
-    if frag.is_empty() || frag.eq_ignore_ascii_case("top") {
+    if trivial_fragment(frag) {
         return true;
     }
     let has = |name: &str| anchors.binary_search(&anchor_hash(name)).is_ok();
