@@ -844,3 +844,32 @@ fn a_semaphore_gated_inversion_passes_the_checker_in_lock_order_mode() {
         .expect_err("the ungated inversion is reported");
     assert!(report.to_string().contains("lock order"), "{report}");
 }
+
+/// Issue 12.6: a report carries the user's call that found it (here the acquisition
+/// that inverts the order), which an uncaught report names as where it panicked.
+#[test]
+fn a_report_names_the_acquisition_that_found_it() {
+    order_mode();
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let (report, line) = on_thread("inverts", move || {
+        let _b = b.lock();
+        let line = line!() + 1;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(a.lock())));
+        (caught, line)
+    })
+    .map(|(caught, line)| {
+        let payload = caught.expect_err("the inversion is reported");
+        (
+            *payload.downcast::<DeadlockReport>().expect("a report"),
+            line,
+        )
+    })
+    .expect("caught inside the thread");
+    let at = report.location().expect("a location");
+    assert_eq!((at.file(), at.line()), (file!(), line), "{report}");
+}

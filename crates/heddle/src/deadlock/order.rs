@@ -365,7 +365,8 @@ fn add_unseen_edges(me: u64, new: Hold) {
         gates.sort_unstable();
         gates.dedup();
         let gated = !gates.is_empty();
-        if let Some(report) = add_edge(old, new, gates) {
+        if let Some(mut report) = add_edge(old, new, gates) {
+            report.set_location(new.taken_at);
             reports.push(report);
         }
         // A gated edge is looked at again next time: taken once without its gate, it
