@@ -129,6 +129,18 @@ const SCENARIOS: &[Scenario] = &[
         ignore: None,
     },
     Scenario {
+        name: "an_uncaught_lock_cycle_names_the_users_lock_call",
+        run: uncaught_lock_cycle,
+        expect: Expect::PanicReported,
+        ignore: None,
+    },
+    Scenario {
+        name: "an_uncaught_lock_order_report_names_the_users_lock_call",
+        run: uncaught_lock_order,
+        expect: Expect::PanicReported,
+        ignore: None,
+    },
+    Scenario {
         name: "abort_prints_the_report_and_aborts",
         run: abort_action,
         expect: Expect::Aborted,
@@ -355,7 +367,9 @@ fn check(s: &Scenario, out: &ChildOutput) -> Result<(), String> {
         ))
     };
     let passed = out.status.success() && out.stdout.lines().any(|l| l == "PASS");
-    let report_on_stderr = out.stderr.contains("heddle: DEADLOCK");
+    let reports = out.stderr.matches("heddle: DEADLOCK").count()
+        + out.stderr.matches("heddle: POTENTIAL DEADLOCK").count();
+    let report_on_stderr = reports > 0;
     match s.expect {
         Expect::Pass if !passed => fail("the scenario did not pass"),
         Expect::Pass if report_on_stderr => fail("a deadlock was reported where none is"),
@@ -372,16 +386,32 @@ fn check(s: &Scenario, out: &ChildOutput) -> Result<(), String> {
         }
         Expect::PanicReported if !report_on_stderr => fail("the report is not on stderr"),
         // Issue 12: printed once, as the panic message, with no `Box<dyn Any>` line.
-        Expect::PanicReported if out.stderr.matches("heddle: DEADLOCK").count() != 1 => {
-            fail("the report is not printed exactly once")
-        }
+        Expect::PanicReported if reports != 1 => fail("the report is not printed exactly once"),
         Expect::PanicReported if out.stderr.contains("Box<dyn Any>") => {
             fail("a stray 'panicked at … Box<dyn Any>' line")
+        }
+        // Issue 12.6: the panic names the scenario's blocking call (its line is on
+        // stdout as `AT n`), not a place inside heddle.
+        Expect::PanicReported if !panicked_at_the_call(out) => {
+            fail("the panic does not name the blocking call's line of this file")
         }
         Expect::Aborted if !aborted(out.status) => fail("expected SIGABRT"),
         Expect::Aborted if !report_on_stderr => fail("the report is not on stderr"),
         _ => Ok(()),
     }
+}
+
+/// Whether stderr says the thread panicked at `FILE:n:` for the `AT n` on stdout, and
+/// names no location in heddle's deadlock module.
+fn panicked_at_the_call(out: &ChildOutput) -> bool {
+    let Some(line) = out.stdout.lines().find_map(|l| l.strip_prefix("AT ")) else {
+        return false;
+    };
+    let here = format!("{FILE}:{line}:");
+    out.stderr
+        .lines()
+        .any(|l| l.contains("panicked at ") && l.contains(&here))
+        && !out.stderr.contains("deadlock/mod.rs")
 }
 
 #[cfg(unix)]
@@ -725,7 +755,40 @@ fn std_thread_alive() {
 /// process exits with status 101, and the report's text is on stderr.
 fn uncaught_panic_in_main() {
     let sem = Semaphore::new(0);
+    println!("AT {}", line!() + 1);
     drop(sem.acquire());
+}
+
+/// A lock cycle closed by the main thread, uncaught: the panic names its `lock` call.
+fn uncaught_lock_cycle() {
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    let _a = a.lock();
+    let (worker, _) = {
+        let (a, b) = (a.clone(), b.clone());
+        start("worker", move |ready| {
+            let _b = b.lock();
+            ready(line!() + 1);
+            let _a = a.lock();
+        })
+    };
+    common::wait_parked(worker);
+    println!("AT {}", line!() + 1);
+    let _b = b.lock();
+}
+
+/// Lock-order mode, uncaught: the panic names the `lock` call that inverts the order.
+fn uncaught_lock_order() {
+    deadlock::enable_lock_order(true);
+    let a = Lock::new(());
+    let b = Lock::new(());
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let _b = b.lock();
+    println!("AT {}", line!() + 1);
+    let _a = a.lock();
 }
 
 /// `Action::Abort`: the report on stderr, then abort.

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use heddle::deadlock::{self, DeadlockKind, DeadlockReport};
-use heddle::sync::{Lock, RLock};
+use heddle::sync::{BoundedSemaphore, Lock, RLock, Semaphore};
 use heddle::thread::{JoinHandle, Thread};
 
 /// This file as report locations print it.
@@ -713,4 +713,163 @@ fn a_chain_of_same_site_locks_is_not_reported() {
         let _d = locks[3].lock();
     })
     .expect("0 → 3 agrees with the chain");
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12.1: a binary semaphore's permit is a gate like a common lock.
+
+/// Both orders of A and B taken while holding the one permit of a `Semaphore::new(1)`
+/// (or a `BoundedSemaphore::new(1)`): the permit lets one path in at a time, so it is
+/// not reported; the same inversion without the permit is.
+#[test]
+fn an_inversion_under_a_binary_semaphore_is_not_reported() {
+    order_mode();
+    // Locks of new classes (sites) per round: a class pair is reported once.
+    let rounds = [
+        (Arc::new(Lock::new(())), Arc::new(Lock::new(()))),
+        (Arc::new(Lock::new(())), Arc::new(Lock::new(()))),
+    ];
+    for (bounded, (a, b)) in [false, true].into_iter().zip(rounds) {
+        let sem = Arc::new(Semaphore::new(1));
+        let bsem = Arc::new(BoundedSemaphore::new(1));
+        let nest = |name: &'static str, first: &Arc<Lock<()>>, second: &Arc<Lock<()>>| {
+            let (sem, bsem) = (sem.clone(), bsem.clone());
+            let (first, second) = (first.clone(), second.clone());
+            on_thread(name, move || {
+                let _p = (!bounded).then(|| sem.acquire());
+                let _q = bounded.then(|| bsem.acquire());
+                let _f = first.lock();
+                let _s = second.lock();
+            })
+        };
+        nest("sem-ab", &a, &b).expect("one order");
+        nest("sem-ba", &b, &a).unwrap_or_else(|r| panic!("the permit is a gate:\n{r}"));
+        let report = {
+            let (a, b) = (a.clone(), b.clone());
+            on_thread("no-permit-ba", move || {
+                let _b = b.lock();
+                let _a = a.lock();
+            })
+            .expect_err("B then A without the permit")
+        };
+        assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+    }
+}
+
+/// A counting semaphore (two permits) lets both paths in at once: no gate, reported.
+#[test]
+fn an_inversion_under_a_counting_semaphore_is_reported() {
+    order_mode();
+    let sem = Arc::new(Semaphore::new(2));
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    let nest = |name: &'static str, first: &Arc<Lock<()>>, second: &Arc<Lock<()>>| {
+        let (sem, first, second) = (sem.clone(), first.clone(), second.clone());
+        on_thread(name, move || {
+            let _p = sem.acquire();
+            let _f = first.lock();
+            let _s = second.lock();
+        })
+    };
+    nest("two-ab", &a, &b).expect("one order");
+    let report = nest("two-ba", &b, &a).expect_err("two permits gate nothing");
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+}
+
+/// A binary semaphore whose permit is given back by another thread than its taker is a
+/// signal, not a mutex: the taker may still be inside while another path runs. Once
+/// that is seen it is no gate, also for the edge recorded under it before.
+#[test]
+fn a_permit_released_by_another_thread_is_not_a_gate() {
+    order_mode();
+    let sem = Arc::new(Semaphore::new(1));
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let (sem, a, b) = (sem.clone(), a.clone(), b.clone());
+        on_thread("keeps-permit-ab", move || {
+            std::mem::forget(sem.acquire());
+            let _a = a.lock();
+            let _b = b.lock();
+        })
+        .expect("one order");
+    }
+    {
+        let sem = sem.clone();
+        on_thread("releases-it", move || sem.release()).expect("a release");
+    }
+    let report = {
+        let (sem, a, b) = (sem.clone(), a.clone(), b.clone());
+        on_thread("permit-ba", move || {
+            let _p = sem.acquire();
+            let _b = b.lock();
+            let _a = a.lock();
+        })
+        .expect_err("the semaphore was handed over: no gate")
+    };
+    assert_eq!(report.kind(), DeadlockKind::PotentialLockOrder);
+}
+
+/// Under the checker in lock-order mode: the inversion gated by a binary semaphore
+/// passes every schedule; without the permit, lock-order mode reports it.
+#[test]
+fn a_semaphore_gated_inversion_passes_the_checker_in_lock_order_mode() {
+    order_mode();
+    let program = |gated: bool| {
+        move || {
+            let sem = Arc::new(Semaphore::new(1));
+            let a = Arc::new(Lock::new(()));
+            let b = Arc::new(Lock::new(()));
+            let (s2, a2, b2) = (sem.clone(), a.clone(), b.clone());
+            let t = Thread::new(move || {
+                let _p = gated.then(|| s2.acquire());
+                let _a = a2.lock();
+                let _b = b2.lock();
+            })
+            .start();
+            {
+                let _p = gated.then(|| sem.acquire());
+                let _b = b.lock();
+                let _a = a.lock();
+            }
+            t.join().unwrap();
+        }
+    };
+    let coverage = heddle::check::Checker::dfs()
+        .explore(program(true))
+        .unwrap_or_else(|r| panic!("false report on a semaphore-gated inversion:\n{r}"));
+    assert!(coverage.is_exhaustive());
+    let report = heddle::check::Checker::dfs()
+        .explore(program(false))
+        .expect_err("the ungated inversion is reported");
+    assert!(report.to_string().contains("lock order"), "{report}");
+}
+
+/// Issue 12.6: a report carries the user's call that found it (here the acquisition
+/// that inverts the order), which an uncaught report names as where it panicked.
+#[test]
+fn a_report_names_the_acquisition_that_found_it() {
+    order_mode();
+    let a = Arc::new(Lock::new(()));
+    let b = Arc::new(Lock::new(()));
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let (report, line) = on_thread("inverts", move || {
+        let _b = b.lock();
+        let line = line!() + 1;
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(a.lock())));
+        (caught, line)
+    })
+    .map(|(caught, line)| {
+        let payload = caught.expect_err("the inversion is reported");
+        (
+            *payload.downcast::<DeadlockReport>().expect("a report"),
+            line,
+        )
+    })
+    .expect("caught inside the thread");
+    let at = report.location().expect("a location");
+    assert_eq!((at.file(), at.line()), (file!(), line), "{report}");
 }

@@ -64,6 +64,15 @@ pub(crate) fn all_asleep() -> Option<DeadlockReport> {
          still going to happen, or give the wait a timeout\n",
     );
     let mut report = DeadlockReport::new(DeadlockKind::AllAsleep, text);
+    // The reporting thread's own blocking call: its wait's, or its lock wait's.
+    let me = local::thread_id();
+    let mine = sleepers.iter().find(|(id, _, _)| *id == me);
+    if let Some(at) = mine
+        .and_then(|(_, _, what)| what.map(|w| w.at))
+        .or_else(|| cycle::waiting_at(me))
+    {
+        report.set_location(at);
+    }
     let involved: Vec<u64> = sleepers.iter().map(|(id, _, _)| *id).collect();
     report.append(&crate::debug::dump_of(&involved).to_string());
     Some(report)

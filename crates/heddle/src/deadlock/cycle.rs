@@ -102,6 +102,7 @@ impl LockWait {
         };
         let registration = LockWait { id };
         if let Some((mut report, involved)) = report {
+            report.set_location(at);
             // The dump of the threads in the cycle (taken outside the mutex, while
             // this thread is still registered as waiting).
             report.append(&crate::debug::dump_of(&involved).to_string());
@@ -149,6 +150,11 @@ pub(crate) fn fork_child() {
 /// How thread `id`'s lock wait reads in an all-asleep report, if it is registered as
 /// waiting for a lock (lock waits carry no `WaitFor` of their own). `name_of` names the
 /// holder, who need not be waiting for a lock.
+/// Where thread `id` called the lock it is registered as waiting for, if it is.
+pub(super) fn waiting_at(id: u64) -> Option<&'static Location<'static>> {
+    WAITS.lock().as_ref()?.get(&id).map(|w| w.at)
+}
+
 pub(super) fn describe(id: u64, name_of: impl Fn(u64) -> Option<String>) -> Option<String> {
     let guard = WAITS.lock();
     let waits = guard.as_ref()?;

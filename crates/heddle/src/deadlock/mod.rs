@@ -49,7 +49,7 @@ pub(crate) use cycle::{
     fork_child as cycle_fork_child, fork_parent as cycle_fork_parent,
     fork_prepare as cycle_fork_prepare,
 };
-pub(crate) use order::{before_acquire, on_drop, on_release, reset_checked};
+pub(crate) use order::{before_acquire, binary_permit, on_drop, on_release, reset_checked};
 pub(crate) use reads::{add as read_taken, remove as read_released};
 pub use report::{DeadlockKind, DeadlockReport};
 

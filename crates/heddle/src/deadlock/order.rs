@@ -12,7 +12,12 @@
 //! Gate locks (GoodLock): each edge remembers the other locks its thread held when it
 //! was taken, intersected over every time it was seen. A cycle two of whose edges were
 //! always taken under one common lock cannot close (the gate lets one path in at a
-//! time), so it is not reported.
+//! time), so it is not reported. A binary semaphore (`Semaphore::new(1)`,
+//! `BoundedSemaphore::new(1)`) is a gate too while its taker holds the permit: the
+//! semaphore records the permit here (in lock-order mode only; off, its fast path reads
+//! the observe byte and goes on). A semaphore once released by a thread that holds no
+//! permit of it (another thread's, or one more than taken) is no mutex: it stops being
+//! a gate for good, also for edges seen earlier.
 //!
 //! Under the checker the mode is opt-in like everywhere else: off, a checked execution
 //! adds no edges, and a real inversion is left to the exploration, which finds the
@@ -76,6 +81,8 @@ struct Graph {
     partners: HashMap<usize, Vec<usize>>,
     /// Closing edges already reported, as (lower, higher) node.
     reported: HashSet<(usize, usize)>,
+    /// Binary semaphores released by a thread that held no permit of them: not gates.
+    not_gates: HashSet<usize>,
     warned_full: bool,
 }
 
@@ -210,6 +217,9 @@ impl Hasher for AddrHasher {
 struct PerThread {
     held: Vec<Held>,
     known: Known,
+    /// Binary semaphore permits held: (heddle thread id, semaphore address). Gates only:
+    /// they form no edges of their own.
+    permits: Vec<(u64, usize)>,
 }
 
 thread_local! {
@@ -218,6 +228,7 @@ thread_local! {
     static THREAD: UnsafeCell<PerThread> = UnsafeCell::new(PerThread {
         held: Vec::with_capacity(8),
         known: Known::new(),
+        permits: Vec::new(),
     });
     /// Under the checker, the graph of the running execution alone: what an execution
     /// reports then depends on its own schedule only, so its replay token reproduces it
@@ -311,7 +322,7 @@ fn unseen_edge(t: &mut PerThread, me: u64, new: &Hold) -> bool {
         return false;
     }
     t.known.refresh();
-    let PerThread { held, known } = t;
+    let PerThread { held, known, .. } = t;
     held.iter().any(|h| {
         h.thread == me
             && h.hold.object.addr != new.object.addr // re-entry (RLock) adds no edge
@@ -324,11 +335,16 @@ fn unseen_edge(t: &mut PerThread, me: u64, new: &Hold) -> bool {
 fn add_unseen_edges(me: u64, new: Hold) {
     let checked = me & crate::check::CHECKED != 0;
     let (pending, mine): (Vec<Hold>, Vec<usize>) = with_thread(|t| {
-        let PerThread { held, known } = t;
+        let PerThread {
+            held,
+            known,
+            permits,
+        } = t;
         let mine = held
             .iter()
             .filter(|h| h.thread == me && h.hold.object.addr != new.object.addr)
             .map(|h| h.hold.object.addr)
+            .chain(permits.iter().filter(|p| p.0 == me).map(|p| p.1))
             .collect();
         let pending = held
             .iter()
@@ -349,7 +365,8 @@ fn add_unseen_edges(me: u64, new: Hold) {
         gates.sort_unstable();
         gates.dedup();
         let gated = !gates.is_empty();
-        if let Some(report) = add_edge(old, new, gates) {
+        if let Some(mut report) = add_edge(old, new, gates) {
+            report.set_location(new.taken_at);
             reports.push(report);
         }
         // A gated edge is looked at again next time: taken once without its gate, it
@@ -360,6 +377,51 @@ fn add_unseen_edges(me: u64, new: Hold) {
     }
     for report in reports {
         super::act(report);
+    }
+}
+
+/// A binary semaphore's permit was taken (`taken`) or `n` were released by this
+/// thread. Recorded only in lock-order mode; called by the semaphores only when the
+/// observe byte is set, so the mode costs nothing when off.
+#[cold]
+#[inline(never)]
+pub(crate) fn binary_permit(addr: usize, taken: bool, n: usize) {
+    if !observe::lock_order() {
+        return;
+    }
+    let me = crate::wait::local::thread_id();
+    let still_binary = with_thread(|t| {
+        let mine = t.permits.iter().rposition(|&p| p == (me, addr));
+        match (taken, mine) {
+            // Taken again while recorded: someone else released it meanwhile (and was
+            // found out then).
+            (true, Some(_)) => true,
+            (true, None) => {
+                t.permits.push((me, addr));
+                true
+            }
+            (false, Some(i)) => {
+                t.permits.swap_remove(i);
+                n == 1
+            }
+            (false, None) => false,
+        }
+    });
+    if !still_binary {
+        not_a_gate(addr);
+    }
+}
+
+#[cold]
+fn not_a_gate(addr: usize) {
+    if crate::check::active() {
+        CHECKED_GRAPH.with(|g| g.borrow_mut().not_gates.insert(addr));
+    } else {
+        GRAPH
+            .lock()
+            .get_or_insert_with(Graph::default)
+            .not_gates
+            .insert(addr);
     }
 }
 
@@ -452,9 +514,9 @@ fn forget_in(graph: &mut Graph, addr: usize) -> bool {
 pub(crate) fn reset_checked() {
     let _ = THREAD.try_with(|t| {
         // SAFETY: as in `with_thread` (no hook is running on this thread now).
-        unsafe { &mut *t.get() }
-            .held
-            .retain(|h| h.thread & crate::check::CHECKED == 0)
+        let t = unsafe { &mut *t.get() };
+        t.held.retain(|h| h.thread & crate::check::CHECKED == 0);
+        t.permits.retain(|p| p.0 & crate::check::CHECKED == 0);
     });
     let _ = CHECKED_GRAPH.try_with(|g| *g.borrow_mut() = Graph::default());
 }
@@ -475,8 +537,9 @@ fn add_edge_to(
     graph: &mut Graph,
     old: Hold,
     new: Hold,
-    gates: Vec<usize>,
+    mut gates: Vec<usize>,
 ) -> Option<DeadlockReport> {
+    gates.retain(|g| !graph.not_gates.contains(g));
     let (a, b) = (old.class(), new.class());
     if a == b {
         return same_class(graph, old, new, gates);
@@ -501,7 +564,7 @@ fn add_edge_to(
     let witness = record(&mut graph.edges, a, b, witness)?;
     // Does b already reach a (through edges with gates apart from this one's)? Then
     // a → b closes a cycle.
-    let path = find_path(&graph.edges, b, a, &witness.gates)?;
+    let path = find_path(&graph.edges, b, a, &witness.gates, &graph.not_gates)?;
     if !graph.reported.insert((a.min(b), a.max(b))) {
         return None;
     }
@@ -583,7 +646,7 @@ fn same_class(
     }
     let witness = witness(old, new, gates);
     let witness = record(&mut graph.instances, a, b, witness)?;
-    let path = find_path(&graph.instances, b, a, &witness.gates)?;
+    let path = find_path(&graph.instances, b, a, &witness.gates, &graph.not_gates)?;
     if !graph.reported.insert((a.min(b), a.max(b))) {
         return None;
     }
@@ -618,10 +681,19 @@ const SEARCH_BUDGET: usize = 20_000;
 
 /// Edges along a path from `from` to `to` whose gates are pairwise apart and apart from
 /// `gates` (an edge that shares a gate with another cannot run at the same time as it),
-/// if any. Depth-first over simple paths, shortest-first at each node.
-fn find_path(edges: &Edges, from: usize, to: usize, gates: &[usize]) -> Option<Vec<Witness>> {
+/// if any; gates found out since (`not_gates`) do not count. Depth-first over simple
+/// paths, shortest-first at each node.
+fn find_path(
+    edges: &Edges,
+    from: usize,
+    to: usize,
+    gates: &[usize],
+    not_gates: &HashSet<usize>,
+) -> Option<Vec<Witness>> {
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         edges: &Edges,
+        not_gates: &HashSet<usize>,
         node: usize,
         to: usize,
         held: &mut Vec<usize>,
@@ -643,14 +715,15 @@ fn find_path(edges: &Edges, from: usize, to: usize, gates: &[usize]) -> Option<V
                 return false;
             }
             *budget -= 1;
-            if on_path.contains(&succ) || w.gates.iter().any(|g| held.contains(g)) {
+            let gates = w.gates.iter().filter(|g| !not_gates.contains(g));
+            if on_path.contains(&succ) || gates.clone().any(|g| held.contains(g)) {
                 continue;
             }
             let mark = held.len();
-            held.extend_from_slice(&w.gates);
+            held.extend(gates);
             on_path.push(succ);
             path.push(w.clone());
-            if walk(edges, succ, to, held, on_path, path, budget) {
+            if walk(edges, not_gates, succ, to, held, on_path, path, budget) {
                 return true;
             }
             path.pop();
@@ -665,6 +738,7 @@ fn find_path(edges: &Edges, from: usize, to: usize, gates: &[usize]) -> Option<V
     let mut budget = SEARCH_BUDGET;
     walk(
         edges,
+        not_gates,
         from,
         to,
         &mut held,

@@ -1,6 +1,7 @@
 //! Deadlock reports: what was found, in words a person can act on.
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Once;
 
 /// Which detector produced a [`DeadlockReport`].
@@ -34,11 +35,38 @@ pub enum DeadlockKind {
 pub struct DeadlockReport {
     kind: DeadlockKind,
     text: String,
+    at: Option<&'static Location<'static>>,
 }
 
 impl DeadlockReport {
     pub(crate) fn new(kind: DeadlockKind, text: String) -> Self {
-        DeadlockReport { kind, text }
+        DeadlockReport {
+            kind,
+            text,
+            at: None,
+        }
+    }
+
+    /// Where the reporting thread called into heddle (the blocking call).
+    pub(crate) fn set_location(&mut self, at: &'static Location<'static>) {
+        self.at = Some(at);
+    }
+
+    /// The caller's source location of the blocking call (or, in lock-order mode, of the
+    /// acquisition) that found the deadlock, if heddle knows it; `None` for a wait that
+    /// records no call site (a thread join). An uncaught report names this location as
+    /// where the thread panicked; a panic hook of your own finds it here (the hook's own
+    /// location is inside heddle).
+    ///
+    /// ```
+    /// # fn f(r: &heddle::deadlock::DeadlockReport) {
+    /// if let Some(at) = r.location() {
+    ///     eprintln!("deadlocked at {}:{}", at.file(), at.line());
+    /// }
+    /// # }
+    /// ```
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.at
     }
 
     /// Add a section (the thread dump of the threads involved: debug hook).
@@ -91,8 +119,10 @@ pub(crate) fn print_when_uncaught() {
             match info.payload().downcast_ref::<DeadlockReport>() {
                 Some(report) if !crate::check::active() => {
                     let name = crate::thread::current().name().to_string();
-                    let at = info
+                    // The user's call, not the `panic_any` inside heddle.
+                    let at = report
                         .location()
+                        .or(info.location())
                         .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
                         .unwrap_or_default();
                     eprintln!("\nthread '{name}' panicked{at}:\n{report}");

@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::raw_semaphore::RawSemaphore;
-use crate::wait::{deadline_after, Object, WaitFor};
+use crate::wait::{deadline_after, observe, Object, WaitFor};
 
 /// A semaphore whose count never exceeds its initial value.
 ///
@@ -26,6 +26,9 @@ use crate::wait::{deadline_after, Object, WaitFor};
 pub struct BoundedSemaphore {
     raw: RawSemaphore,
     site: &'static Location<'static>,
+    /// Created with one permit: in lock-order mode its holder's permit is a gate (see
+    /// `deadlock::enable_lock_order`).
+    binary: bool,
     limit: usize,
 }
 
@@ -66,6 +69,15 @@ impl BoundedSemaphore {
         WaitFor { what, object, at }
     }
 
+    /// Lock-order mode: a binary semaphore's permit taken (`taken`) or `n` given back
+    /// by this thread. One load of the observe byte when nothing watches.
+    #[inline(always)]
+    fn gate(&self, taken: bool, n: usize) {
+        if self.binary && observe::instrumented() {
+            crate::deadlock::binary_permit(self as *const Self as usize, taken, n);
+        }
+    }
+
     /// A bounded semaphore with `permits` permits, which is also its maximum.
     ///
     /// # Panics
@@ -81,6 +93,7 @@ impl BoundedSemaphore {
         BoundedSemaphore {
             raw: RawSemaphore::new(permits),
             site: Location::caller(),
+            binary: permits == 1,
             limit: permits,
         }
     }
@@ -98,6 +111,7 @@ impl BoundedSemaphore {
     pub fn acquire(&self) -> BoundedPermit<'_> {
         let what = self.op("acquire", Location::caller());
         self.raw.acquire_for(None, Some(&what));
+        self.gate(true, 1);
         BoundedPermit { sem: self }
     }
 
@@ -111,7 +125,10 @@ impl BoundedSemaphore {
     #[track_caller]
     pub fn try_acquire(&self) -> Option<BoundedPermit<'_>> {
         self.op("try_acquire", Location::caller());
-        self.raw.try_acquire().then(|| BoundedPermit { sem: self })
+        self.raw.try_acquire().then(|| {
+            self.gate(true, 1);
+            BoundedPermit { sem: self }
+        })
     }
 
     /// Like [`acquire`](Self::acquire), but give up after `timeout`. A zero timeout
@@ -128,6 +145,7 @@ impl BoundedSemaphore {
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<BoundedPermit<'_>> {
         let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
+            self.gate(true, 1);
             return Some(BoundedPermit { sem: self });
         }
         if timeout.is_zero() {
@@ -144,7 +162,10 @@ impl BoundedSemaphore {
     fn acquire_timeout_slow(&self, timeout: Duration, what: &WaitFor) -> Option<BoundedPermit<'_>> {
         self.raw
             .acquire_for(deadline_after(timeout), Some(what))
-            .then(|| BoundedPermit { sem: self })
+            .then(|| {
+                self.gate(true, 1);
+                BoundedPermit { sem: self }
+            })
     }
 
     /// Give back one permit (taken with [`BoundedPermit::forget`]).
@@ -162,6 +183,7 @@ impl BoundedSemaphore {
     #[track_caller]
     pub fn release(&self) -> Result<(), TooManyReleases> {
         self.op("release", Location::caller());
+        self.gate(false, 1);
         self.raw_release(1)
     }
 
@@ -190,6 +212,7 @@ impl BoundedSemaphore {
              Semaphore.release(n)); release at least one permit"
         );
         self.op("release_n", Location::caller());
+        self.gate(false, n);
         self.raw_release(n)
     }
 
@@ -263,6 +286,7 @@ impl Drop for BoundedPermit<'_> {
         // The permit was taken from this semaphore, so giving it back cannot exceed the
         // limit unless someone else over-released, which their own call reported.
         self.sem.op("release", Location::caller());
+        self.sem.gate(false, 1);
         let _ = self.sem.raw.release_within(1, self.sem.limit);
     }
 }

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::raw_semaphore::{RawSemaphore, MAX_PERMITS};
-use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor};
+use crate::wait::{deadline_after, observe, AsyncWaiter, Object, WaitFor};
 
 /// A counting semaphore.
 ///
@@ -47,6 +47,9 @@ use crate::wait::{deadline_after, AsyncWaiter, Object, WaitFor};
 pub struct Semaphore {
     raw: RawSemaphore,
     site: &'static Location<'static>,
+    /// Created with one permit: in lock-order mode its holder's permit is a gate (see
+    /// `deadlock::enable_lock_order`).
+    binary: bool,
 }
 
 impl Semaphore {
@@ -56,6 +59,15 @@ impl Semaphore {
         let object = Object::new("Semaphore", self, Some(self.site));
         crate::check::op(what, object, at);
         WaitFor { what, object, at }
+    }
+
+    /// Lock-order mode: a binary semaphore's permit taken (`taken`) or `n` given back
+    /// by this thread. One load of the observe byte when nothing watches.
+    #[inline(always)]
+    fn gate(&self, taken: bool, n: usize) {
+        if self.binary && observe::instrumented() {
+            crate::deadlock::binary_permit(self as *const Self as usize, taken, n);
+        }
     }
 
     /// A semaphore with `permits` permits (Python's `Semaphore(value)`).
@@ -73,6 +85,7 @@ impl Semaphore {
         Semaphore {
             raw: RawSemaphore::new(permits),
             site: Location::caller(),
+            binary: permits == 1,
         }
     }
 
@@ -90,6 +103,7 @@ impl Semaphore {
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         let what = self.op("acquire", Location::caller());
         self.raw.acquire_for(None, Some(&what));
+        self.gate(true, 1);
         SemaphorePermit { sem: self }
     }
 
@@ -103,9 +117,10 @@ impl Semaphore {
     #[track_caller]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.op("try_acquire", Location::caller());
-        self.raw
-            .try_acquire()
-            .then(|| SemaphorePermit { sem: self })
+        self.raw.try_acquire().then(|| {
+            self.gate(true, 1);
+            SemaphorePermit { sem: self }
+        })
     }
 
     /// Like [`acquire`](Self::acquire), but give up after `timeout`. A zero timeout
@@ -122,6 +137,7 @@ impl Semaphore {
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let what = self.op("acquire_timeout", Location::caller());
         if self.raw.try_acquire() {
+            self.gate(true, 1);
             return Some(SemaphorePermit { sem: self });
         }
         if timeout.is_zero() {
@@ -142,7 +158,10 @@ impl Semaphore {
     ) -> Option<SemaphorePermit<'_>> {
         self.raw
             .acquire_for(deadline_after(timeout), Some(what))
-            .then(|| SemaphorePermit { sem: self })
+            .then(|| {
+                self.gate(true, 1);
+                SemaphorePermit { sem: self }
+            })
     }
 
     /// A future that resolves to a permit; waits beside threads in the same FIFO.
@@ -183,6 +202,7 @@ impl Semaphore {
     #[track_caller]
     pub fn release(&self) {
         self.op("release", Location::caller());
+        self.gate(false, 1);
         self.raw_release(1);
     }
 
@@ -211,6 +231,7 @@ impl Semaphore {
              Semaphore.release(n)); release at least one permit"
         );
         self.op("release_n", Location::caller());
+        self.gate(false, n);
         self.raw_release(n);
     }
 
