@@ -102,7 +102,7 @@ pub fn process_record(line: u32, text: &str) -> String {
 ///
 /// ```
 /// use std::cell::RefCell;
-/// let input = RefCell::new(vec![None, Some(Some((1, "a".to_string())))]);
+/// let input = RefCell::new(vec![None, Some((1, "a".to_string()))]);
 /// let out = RefCell::new(Vec::new());
 /// let n = heddle_lab::pipeline::worker_loop(|| input.borrow_mut().pop(), |r| out.borrow_mut().push(r));
 /// assert_eq!(n, 1);
