@@ -761,7 +761,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let acked: Vec<i64> = self.link.run(Retry::Safe, |c| {
+        let acked: i64 = self.link.run(Retry::Safe, |c| {
             let mut call = scripts::DONE.prepare_invoke();
             call.key(&self.keys.stream).arg(GROUP);
             for id in &ids {
@@ -769,7 +769,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
             }
             call.invoke(c)
         })?;
-        Ok(acked.iter().filter(|&&a| a == 1).count())
+        Ok(acked as usize)
     }
 
     /// Wait until every item put (by any process) has been marked done or

@@ -154,6 +154,34 @@ fn hung_consumer_item_goes_to_another() {
     slow.join_timeout(Duration::from_secs(5)).unwrap();
 }
 
+/// A batch marked done at once that mixes a stale item (finished meanwhile by the
+/// consumer it was redelivered to) with live ones: only the live ones count, each
+/// leaves the queue, and an item still waiting is not touched.
+#[test]
+fn task_done_many_counts_only_what_it_finished() {
+    let server = RedisServer::start().unwrap();
+    let slow = RedisQueue::<u32>::with_options(&server.url(), "mixed", quick(100)).unwrap();
+    let fast = RedisQueue::<u32>::with_options(&server.url(), "mixed", quick(100)).unwrap();
+    slow.put(1).unwrap();
+    let stale = slow.get().unwrap();
+    let retaken = fast.get_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(retaken.id(), stale.id());
+    assert!(fast.task_done(&retaken).unwrap());
+    slow.put_many([2, 3, 4]).unwrap();
+    let live = slow.get_many(2, None).unwrap();
+    assert_eq!(live.iter().map(|d| **d).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(
+        slow.task_done_many([&stale, &live[0], &live[1]]).unwrap(),
+        2
+    );
+    assert_eq!(slow.task_done_many(&live).unwrap(), 0, "already done");
+    assert_eq!(slow.unfinished().unwrap(), 1, "item 4 still waits");
+    let last = fast.get().unwrap();
+    assert_eq!(*last, 4);
+    assert!(fast.task_done(&last).unwrap());
+    slow.join_timeout(Duration::from_secs(5)).unwrap();
+}
+
 /// An item never marked done is handed out max_deliveries times, then dead-lettered
 /// with the reason; join then returns.
 #[test]
