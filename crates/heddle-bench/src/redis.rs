@@ -4,9 +4,11 @@
 //!
 //! * `redis queue put->get->done, K consumer(s), depth 16`: one producer putting with
 //!   `put_many` (16 items per round trip) and K consumers taking 16 at a time
-//!   (`get_many`) and marking them done (`task_done_many`), until `join` returns;
+//!   (`get_many`) and marking them done, until every item is done;
 //!   ns per item. Anchor: `redis-benchmark` running `XADD` with the same payload,
-//!   pipelining depth 16 (`-P 16`) and 1 + K clients; ns per request. The two
+//!   pipelining depth 16 (`-P 16`) and 1 + K clients; ns per request. Each consumer
+//!   marks a batch done in the same round trip as it takes the next
+//!   (`task_done_and_try_get_many`), as a consumer's loop should. The two
 //!   alternate, round by round.
 //! * `redis pool trivial task, 2 workers`: `RedisPool::map` of `heddle.noop` with
 //!   chunksize 1 (one task per call) and a `submit` loop, against 2 `RedisWorker`s
@@ -150,11 +152,24 @@ fn queue_round(url: &str, name: &str, items: usize, consumers: usize) -> f64 {
         .map(|q| {
             let finished = finished.clone();
             std::thread::spawn(move || {
+                // A consumer's loop: mark a batch done and take the next in one round
+                // trip; wait with get_many only when nothing was waiting.
                 let mut n = 0usize;
-                while let Ok(batch) = q.get_many(DEPTH, None) {
-                    q.task_done_many(&batch).unwrap();
+                let mut carried = Vec::new();
+                loop {
+                    let batch = if carried.is_empty() {
+                        match q.get_many(DEPTH, None) {
+                            Ok(batch) => batch,
+                            Err(_) => break,
+                        }
+                    } else {
+                        std::mem::take(&mut carried)
+                    };
+                    let (done, next) = q.task_done_and_try_get_many(&batch, DEPTH).unwrap();
+                    assert_eq!(done, batch.len());
                     n += batch.len();
                     finished.fetch_add(batch.len(), Ordering::Relaxed);
+                    carried = next;
                 }
                 n
             })

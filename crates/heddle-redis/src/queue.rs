@@ -772,6 +772,61 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
         Ok(acked as usize)
     }
 
+    /// Mark `done` done and take up to `max` items that are waiting now, in one round
+    /// trip: the consumer's loop at one round trip per batch instead of two. Returns
+    /// how many of `done` this call finished (as [`task_done_many`](Self::task_done_many))
+    /// and the items taken, possibly none: then wait for more with
+    /// [`get_many`](Self::get_many), which also reports a shutdown. The
+    /// acknowledgement and the read are sent again together after a reconnection
+    /// (marking done twice is harmless; items of a read whose reply was lost come
+    /// back after the visibility timeout, as with every take).
+    ///
+    /// ```
+    /// # let server = heddle_redis::server::RedisServer::start().unwrap();
+    /// let q = heddle_redis::RedisQueue::<u32>::connect(&server.url(), "loop").unwrap();
+    /// q.put_many(0..40).unwrap();
+    /// let (mut seen, mut batch) = (0, q.get_many(16, None).unwrap());
+    /// while !batch.is_empty() {
+    ///     seen += batch.len();
+    ///     let (finished, next) = q.task_done_and_try_get_many(&batch, 16).unwrap();
+    ///     assert_eq!(finished, batch.len());
+    ///     batch = next;
+    /// }
+    /// assert_eq!(seen, 40);
+    /// q.join().unwrap();
+    /// ```
+    pub fn task_done_and_try_get_many(
+        &self,
+        done: &[Delivery<T>],
+        max: usize,
+    ) -> Result<(usize, Vec<Delivery<T>>), RedisError> {
+        let max = max.max(1);
+        let claimed = self.claim(max)?;
+        if !claimed.is_empty() {
+            return Ok((self.task_done_many(done)?, claimed));
+        }
+        let (acked, entries): (i64, Value) = self.link.run(Retry::Safe, |c| {
+            let mut pipe = redis::pipe();
+            if done.is_empty() {
+                // Keeps the reply's shape: nothing acknowledged.
+                pipe.cmd("ECHO").arg(0);
+            } else {
+                let call = pipe
+                    .cmd("EVAL")
+                    .arg(scripts::DONE_SOURCE)
+                    .arg(1)
+                    .arg(&self.keys.stream)
+                    .arg(GROUP);
+                for item in done {
+                    call.arg(item.id.as_str());
+                }
+            }
+            pipe.add_command(self.read_command(max, None));
+            self.with_group(c, |c| pipe.query(c))
+        })?;
+        Ok((acked as usize, self.accept(parse_read(entries))?))
+    }
+
     /// Wait until every item put (by any process) has been marked done or
     /// dead-lettered.
     ///

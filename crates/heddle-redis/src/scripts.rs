@@ -54,15 +54,18 @@ pub(crate) static QSIZE: LazyLock<Script> =
 /// dead-lettered, and both delete it in the same script as its acknowledgement. One
 /// `XACK` and one `XDEL` for the batch, not one pair per id: a `redis.call` costs more
 /// than the work it does on one entry.
-pub(crate) static DONE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+///
+/// Its source is sent whole (`EVAL`) where it shares a pipeline with a read: an
+/// `EVALSHA` refused with `NOSCRIPT` (a restarted server) would fail the pipeline after
+/// the read had handed out its items. The server caches the compiled script either way.
+pub(crate) const DONE_SOURCE: &str = r#"
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 return acked
-"#,
-    )
-});
+"#;
+
+/// [`DONE_SOURCE`], sent by hash.
+pub(crate) static DONE: LazyLock<Script> = LazyLock::new(|| Script::new(DONE_SOURCE));
 
 /// Move one entry to the dead-letter stream (KEYS: stream, dead; ARGV: group, id,
 /// reason, deliveries, consumer): its fields are copied after heddle's own

@@ -19,7 +19,8 @@ fn quick(visibility_ms: u64) -> Options {
 }
 
 /// 3 producers × 400 items, 4 consumers (each its own handle, as separate machines
-/// would have): every item taken and done exactly once, join returns, nothing left.
+/// would have; each way of taking and marking done): every item taken and done exactly
+/// once, join returns, nothing left.
 #[test]
 fn several_consumers_take_every_item_exactly_once() {
     let server = RedisServer::start().unwrap();
@@ -42,9 +43,14 @@ fn several_consumers_take_every_item_exactly_once() {
         .map(|c| {
             let q = RedisQueue::<(u32, u32)>::connect(&url, "exact").unwrap();
             std::thread::spawn(move || {
+                // Consumer 0 takes one by one, 1 in batches, 2 and 3 mark each batch
+                // done in the same round trip as they take the next.
                 let mut seen = Vec::new();
+                let mut carried = Vec::new();
                 loop {
-                    let batch = if c % 2 == 0 {
+                    let batch = if !carried.is_empty() {
+                        Ok(std::mem::take(&mut carried))
+                    } else if c == 0 {
                         q.get().map(|i| vec![i])
                     } else {
                         q.get_many(7, None)
@@ -54,7 +60,13 @@ fn several_consumers_take_every_item_exactly_once() {
                         assert_eq!(item.deliveries(), 1);
                         seen.push(**item);
                     }
-                    assert_eq!(q.task_done_many(&batch).unwrap(), batch.len());
+                    if c >= 2 {
+                        let (finished, next) = q.task_done_and_try_get_many(&batch, 7).unwrap();
+                        assert_eq!(finished, batch.len());
+                        carried = next;
+                    } else {
+                        assert_eq!(q.task_done_many(&batch).unwrap(), batch.len());
+                    }
                 }
                 seen
             })
@@ -180,6 +192,35 @@ fn task_done_many_counts_only_what_it_finished() {
     assert_eq!(*last, 4);
     assert!(fast.task_done(&last).unwrap());
     slow.join_timeout(Duration::from_secs(5)).unwrap();
+}
+
+/// The combined call with nothing to mark done only takes; on an empty queue it takes
+/// nothing and does not wait; after a server restart (scripts forgotten) it still
+/// acknowledges, since its script travels whole.
+#[test]
+fn task_done_and_try_get_many_edges() {
+    let mut server = RedisServer::start().unwrap();
+    let q = RedisQueue::<u32>::connect(&server.url(), "edges").unwrap();
+    assert_eq!(q.task_done_and_try_get_many(&[], 4).unwrap().1.len(), 0);
+    q.put_many([1, 2]).unwrap();
+    let (finished, taken) = q.task_done_and_try_get_many(&[], 4).unwrap();
+    assert_eq!(
+        (finished, taken.iter().map(|d| **d).collect::<Vec<_>>()),
+        (0, vec![1, 2])
+    );
+    server.restart().unwrap();
+    // The first call after a restart finds the connection gone: a read reconnects
+    // (a put would be Unconfirmed, its reply lost).
+    assert_eq!(q.qsize().unwrap(), 0);
+    q.put(3).unwrap();
+    let (finished, taken) = q.task_done_and_try_get_many(&taken, 4).unwrap();
+    assert_eq!(
+        finished, 0,
+        "a server without persistence forgot the pending items"
+    );
+    assert_eq!(taken.iter().map(|d| **d).collect::<Vec<_>>(), [3]);
+    assert_eq!(q.task_done_and_try_get_many(&taken, 4).unwrap().0, 1);
+    q.join_timeout(Duration::from_secs(5)).unwrap();
 }
 
 /// An item never marked done is handed out max_deliveries times, then dead-lettered
