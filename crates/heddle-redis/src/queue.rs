@@ -757,19 +757,29 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
     where
         T: 'a,
     {
-        let ids: Vec<&str> = items.into_iter().map(|i| i.id.as_str()).collect();
-        if ids.is_empty() {
+        let done: Vec<&Delivery<T>> = items.into_iter().collect();
+        if done.is_empty() {
             return Ok(0);
         }
-        let acked: i64 = self.link.run(Retry::Safe, |c| {
-            let mut call = scripts::DONE.prepare_invoke();
-            call.key(&self.keys.stream).arg(GROUP);
-            for id in &ids {
-                call.arg(*id);
-            }
-            call.invoke(c)
-        })?;
+        let command = self.done_command(done);
+        let acked: i64 = self.link.run(Retry::Safe, |c| command.query(c))?;
         Ok(acked as usize)
+    }
+
+    /// The `DONE` script for these items (at least one).
+    fn done_command<'a>(&self, items: impl IntoIterator<Item = &'a Delivery<T>>) -> redis::Cmd
+    where
+        T: 'a,
+    {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(scripts::DONE)
+            .arg(1)
+            .arg(&self.keys.stream)
+            .arg(GROUP);
+        for item in items {
+            cmd.arg(item.id.as_str());
+        }
+        cmd
     }
 
     /// Mark `done` done and take up to `max` items that are waiting now, in one round
@@ -811,15 +821,7 @@ impl<T: Serialize + DeserializeOwned> RedisQueue<T> {
                 // Keeps the reply's shape: nothing acknowledged.
                 pipe.cmd("ECHO").arg(0);
             } else {
-                let call = pipe
-                    .cmd("EVAL")
-                    .arg(scripts::DONE_SOURCE)
-                    .arg(1)
-                    .arg(&self.keys.stream)
-                    .arg(GROUP);
-                for item in done {
-                    call.arg(item.id.as_str());
-                }
+                pipe.add_command(self.done_command(done));
             }
             pipe.add_command(self.read_command(max, None));
             self.with_group(c, |c| pipe.query(c))

@@ -55,17 +55,16 @@ pub(crate) static QSIZE: LazyLock<Script> =
 /// `XACK` and one `XDEL` for the batch, not one pair per id: a `redis.call` costs more
 /// than the work it does on one entry.
 ///
-/// Its source is sent whole (`EVAL`) where it shares a pipeline with a read: an
-/// `EVALSHA` refused with `NOSCRIPT` (a restarted server) would fail the pipeline after
-/// the read had handed out its items. The server caches the compiled script either way.
-pub(crate) const DONE_SOURCE: &str = r#"
+///
+/// Sent whole (`EVAL`), never by hash: it shares a pipeline with a read in
+/// `task_done_and_try_get_many`, and an `EVALSHA` refused with `NOSCRIPT` (a restarted
+/// server) would fail that pipeline after the read had handed out its items. The
+/// server caches the compiled script either way; the source is ~100 bytes.
+pub(crate) const DONE: &str = r#"
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 return acked
 "#;
-
-/// [`DONE_SOURCE`], sent by hash.
-pub(crate) static DONE: LazyLock<Script> = LazyLock::new(|| Script::new(DONE_SOURCE));
 
 /// Move one entry to the dead-letter stream (KEYS: stream, dead; ARGV: group, id,
 /// reason, deliveries, consumer): its fields are copied after heddle's own
